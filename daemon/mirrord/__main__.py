@@ -1,0 +1,5 @@
+"""Allows `python -m mirrord`."""
+
+from mirrord.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""The command line: parses arguments, loads the config, calls the pipeline, turns results into exit codes.
+
+Only this module exits. Problems a user can fix are printed as one clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mirrord import __version__
+from mirrord.config import find_config_path, load_config
+from mirrord.errors import ConfigError, LockHeld, MirrordError
+from mirrord.log import configure_logging
+from mirrord.model import Config
+from mirrord.pipeline import Options, Report, run_once
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mirrord", description="Keep git repositories as mirrors of news sites.")
+    parser.add_argument("-c", "--config", metavar="PATH", help="config file (else $MIRRORD_CONFIG, ./mirrord.toml, "
+                        "/etc/mirrord/config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug events too")
+    parser.add_argument("--version", action="version", version=f"mirrord {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    once = commands.add_parser("once", help="one cycle of the named sources (all by default), then exit")
+    once.add_argument("sources", nargs="*", metavar="SOURCE", help="names of sources to run")
+    once.add_argument("--no-push", action="store_true", help="commit but do not push")
+    once.add_argument("--dry-run", action="store_true", help="fetch and render, write nothing, list what would be "
+                      "published")
+    commands.add_parser("check", help="validate the config; exit 2 listing every problem")
+    demo = commands.add_parser("demo", help="offline: mirror a bundled sample site into a local bare repository")
+    demo.add_argument("--dir", default="mirrord-demo", help="where the demo's state and repositories go "
+                      "[./mirrord-demo]")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from mirrord.demo import run_demo
+
+            return run_demo(Path(args.dir), verbose=args.verbose)
+        config = load_config(find_config_path(args.config, os.environ))
+        if args.command == "check":
+            print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
+            return EXIT_OK
+        return command_once(config, args)
+    except ConfigError as error:
+        print(f"mirrord: bad config, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LockHeld as error:
+        print(f"mirrord: {error}", file=sys.stderr)
+        return EXIT_LOCKED
+    except MirrordError as error:
+        print(f"mirrord: {error}", file=sys.stderr)
+        return EXIT_PARTIAL
+    except KeyboardInterrupt:
+        return 130
+
+
+def command_once(config: Config, args: argparse.Namespace) -> int:
+    unknown = [name for name in args.sources if name not in config.sources]
+    if unknown:
+        print(f"mirrord: no source named {', '.join(unknown)} in {config.path} "
+              f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
+    reports = run_once(config, args.sources, Options(push=not args.no_push, dry_run=args.dry_run))
+    for report in reports:
+        print_report(report, args.dry_run)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_PARTIAL
+
+
+def print_report(report: Report, dry_run: bool) -> None:
+    """Print what a cycle did (or would do) for people; the status log has the details."""
+    verb = "would publish" if dry_run else "published"
+    print(f"mirror {report.mirror}: {verb} {len(report.published)}, pruned {len(report.pruned)}, "
+          f"held back {len(report.held_back)}, failures {len(report.failures)}"
+          + (f", commit {report.commit[:12]}" if report.commit else ""))
+    for path in report.published:
+        print(f"  + {path}")
+    for path in report.pruned:
+        print(f"  - {path}")
+    for url, reason in report.held_back:
+        print(f"  held back {url}: {reason}")
+    for failure in report.failures:
+        print(f"  failed: {failure}")
+    for remote in report.pushed:
+        print(f"  pushed to {remote}")

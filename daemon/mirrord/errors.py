@@ -1,0 +1,58 @@
+"""The small error hierarchy of mirrord: every message says what failed and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MirrordError(Exception):
+    """Base of the errors mirrord reports to users without a traceback."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a config file, at its key path."""
+
+    path: str
+    found: str
+    expected: str
+
+    def describe(self, file: str) -> str:
+        """Return the one-line form users read: file, key path, found, expected."""
+        return f"{file}: {self.path}: found {self.found}, expected {self.expected}"
+
+
+class ConfigError(MirrordError):
+    """The config file is missing or wrong; carries every problem found."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(p.describe(file) for p in problems))
+
+
+class FetchError(MirrordError):
+    """A request failed; `transient` ones (timeouts, 5xx, 429) are worth retrying later."""
+
+    def __init__(self, url: str, reason: str, *, transient: bool, retry_after: float | None = None):
+        self.url = url
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after
+        super().__init__(f"{url}: {reason}")
+
+
+class DiscoverError(MirrordError):
+    """A feed or listing page could not be read as one."""
+
+
+class HeldBack(MirrordError):
+    """An article is not published because its page no longer looks like an article."""
+
+
+class PublishError(MirrordError):
+    """Git could not write or commit the mirror."""
+
+
+class LockHeld(MirrordError):
+    """Another mirrord process is writing the same mirror."""

@@ -1,0 +1,144 @@
+"""Turn an article page (or a feed entry's own HTML) into clean lead and body HTML: pure functions.
+
+The order matters and only this module knows it: select the blocks the rules name, remove what the
+rules remove, resolve URLs, apply the mirror's link and image policies, and sanitize last so that
+nothing a step above let through survives unchecked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from urllib.parse import urljoin
+
+import nh3
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from mirrord.errors import HeldBack
+from mirrord.model import Article, Channel, Entry, Mirror, Rules
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details", "dfn", "div",
+    "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+    "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strong",
+    "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"lang", "dir", "title"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+DROPPED_WITH_CONTENT = {
+    "script", "style", "iframe", "object", "embed", "form", "noscript", "template", "svg", "math",
+    "select", "textarea", "button", "frameset", "frame", "applet",
+}
+LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
+
+
+def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | None, fetched: datetime,
+                    local_pages: Mapping[str, str]) -> Article:
+    """Return the article of entry from its fetched page, or from the feed's own HTML when page is None.
+
+    Raise HeldBack when the rules find no body or too little text: publishing an empty page is worse
+    than publishing nothing, as it hides that the site changed.
+    """
+    lead, body = select_blocks(page, channel.rules) if page is not None else feed_blocks(entry, channel.rules)
+    url = entry.url
+    lead_html = clean_html(lead, url, mirror, local_pages)
+    body_html = clean_html(body, url, mirror, local_pages)
+    length = text_length(body_html)
+    if length < channel.rules.min_text:
+        raise HeldBack(f"body has {length} characters of text, fewer than min_text ({channel.rules.min_text}): "
+                       "the page layout may have changed")
+    return Article(id=entry.id, url=url, title=entry.title, source=channel.source, channel=channel.name,
+                   lead_html=lead_html, body_html=body_html, text_length=length, fetched=fetched)
+
+
+def select_blocks(page: str, rules: Rules) -> tuple[str, str]:
+    """Return the HTML of the lead and the body the rules select, after `remove`."""
+    tree = LexborHTMLParser(page)
+    remove_matches(tree, rules.remove)
+    body = outermost(tree.css(rules.content or "body"))
+    if not body:
+        raise HeldBack(f"content selector {rules.content!r} matched nothing: the page layout probably changed")
+    lead = outermost(tree.css(rules.lead)) if rules.lead else []
+    return "".join(n.html or "" for n in lead), "".join(n.html or "" for n in body)
+
+
+def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:
+    """Return the feed entry's own HTML as the body (no lead), after `remove`."""
+    if not entry.content_html:
+        raise HeldBack("the feed entry carries no content and the source has no content selector")
+    tree = LexborHTMLParser(f"<body>{entry.content_html}</body>")
+    remove_matches(tree, rules.remove)
+    return "", tree.body.inner_html if tree.body else ""
+
+
+def remove_matches(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> None:
+    for selector in selectors:
+        for node in tree.css(selector):
+            node.decompose()
+
+
+def outermost(nodes: list[LexborNode]) -> list[LexborNode]:
+    """Drop matches nested inside other matches, so that no text is published twice."""
+    chosen = {n.mem_id for n in nodes}
+    return [n for n in nodes if not any(a.mem_id in chosen for a in ancestors(n))]
+
+
+def ancestors(node: LexborNode):
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def clean_html(fragment: str, page_url: str, mirror: Mirror, local_pages: Mapping[str, str]) -> str:
+    """Return fragment with absolute URLs, the mirror's link and image policies applied, sanitized."""
+    if not fragment.strip():
+        return ""
+    tree = LexborHTMLParser(f"<body>{fragment}</body>")
+    resolve_images(tree, page_url, mirror.images)
+    apply_link_policy(tree, page_url, mirror.links, local_pages)
+    return sanitize(tree.body.inner_html if tree.body else "")
+
+
+def resolve_images(tree: LexborHTMLParser, page_url: str, policy: str) -> None:
+    """Make image sources absolute (taking lazy-loading attributes), or drop images when asked."""
+    for image in tree.css("img"):
+        if policy == "drop":
+            image.decompose()
+            continue
+        source = image.attributes.get("src") or ""
+        if not source or source.startswith("data:"):
+            source = next((image.attributes[a] for a in LAZY_SOURCES if image.attributes.get(a)), source)
+        image.attrs["src"] = urljoin(page_url, source.strip()) if source else ""
+
+
+def apply_link_policy(tree: LexborHTMLParser, page_url: str, policy: str, local_pages: Mapping[str, str]) -> None:
+    """keep: absolute links; neutralize: links become their text; rewrite: links to mirrored pages go there."""
+    for anchor in tree.css("a"):
+        target = urljoin(page_url, (anchor.attributes.get("href") or "").strip())
+        if policy == "rewrite" and target in local_pages:
+            anchor.attrs["href"] = local_pages[target]
+        elif policy == "keep" and anchor.attributes.get("href"):
+            anchor.attrs["href"] = target
+        else:
+            anchor.unwrap()
+
+
+def sanitize(fragment: str) -> str:
+    """Return fragment with everything outside the allowlist removed: the last step, always."""
+    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     clean_content_tags=DROPPED_WITH_CONTENT, url_schemes={"http", "https", "mailto"},
+                     link_rel=None, strip_comments=True).strip()
+
+
+def text_length(fragment: str) -> int:
+    """Return the number of visible characters, whitespace runs counted once."""
+    if not fragment:
+        return 0
+    body = LexborHTMLParser(f"<body>{fragment}</body>").body
+    return len(" ".join(body.text(separator=" ").split())) if body else 0

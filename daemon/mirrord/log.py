@@ -1,0 +1,91 @@
+"""The status log: structlog configured once, JSON lines to log_file, readable lines on stderr.
+
+Standard-library loggers (httpx, apscheduler, git) go through the same processors, and every
+event passes `redact_secrets` so that no token or password in a URL reaches a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+from pathlib import Path
+
+import structlog
+
+CREDENTIALS_IN_URL = re.compile(r"(?<=://)[^/@\s]+@")
+SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (a token) so that it is blanked wherever it would be logged."""
+    if value and len(value) >= 4:
+        SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    text = CREDENTIALS_IN_URL.sub("***@", text)
+    for secret in SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+def redact_secrets(_logger, _name, event: dict) -> dict:
+    return {key: scrub(value) if isinstance(value, str) else value for key, value in event.items()}
+
+
+SHARED_PROCESSORS = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    redact_secrets,
+]
+
+
+def configure_logging(log_file: Path | None, verbose: bool = False) -> None:
+    """Send events to the status log (JSON lines) and to stderr (console style on a terminal)."""
+    handlers: list[logging.Handler] = [console_handler(verbose)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(file_handler(log_file))
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def file_handler(log_file: Path) -> logging.Handler:
+    """JSON lines, reopened when logrotate moves the file."""
+    handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=SHARED_PROCESSORS,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(ensure_ascii=False)]))
+    return handler
+
+
+def console_handler(verbose: bool) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=SHARED_PROCESSORS,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]))
+    return handler
+
+
+def get_logger() -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger("mirrord")

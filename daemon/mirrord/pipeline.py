@@ -1,0 +1,345 @@
+"""One cycle of a mirror, stage by stage: the only module that knows the order of the stages.
+
+fetch → discover → (ledger) → fetch pages → extract → render → prune → index → publish → push.
+An entry is recorded in the ledger only after the commit holding its page exists, and a channel's
+HTTP validators are saved only when all of its entries were dealt with, so that a crash or a
+failed article never makes mirrord skip an article for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from mirrord.discover import discover_feed, discover_listing
+from mirrord.encoding import decode_html
+from mirrord.errors import DiscoverError, FetchError, HeldBack, PublishError
+from mirrord.extract import extract_article
+from mirrord.fetch import Fetcher
+from mirrord.index import index_path, render_index, render_readme
+from mirrord.log import get_logger
+from mirrord.model import Article, Channel, Config, Discovery, Entry, LedgerRow, Mirror, PageFile, Response, Source
+from mirrord.publish import Workspace, mirror_lock
+from mirrord.render import page_path, render_page
+from mirrord.state import State
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class Options:
+    push: bool = True
+    dry_run: bool = False
+    lock_wait: float = 30.0
+
+
+@dataclass
+class Candidate:
+    """A new article to fetch, with every channel of the mirror that lists it."""
+
+    entry: Entry
+    channel: Channel
+    also: list[tuple[Channel, Entry]] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What a cycle of one mirror did: printed by `once`, turned into the exit code."""
+
+    mirror: str
+    published: list[str] = field(default_factory=list)
+    held_back: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    commit: str | None = None
+    pushed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Plan:
+    """The outcome of discovery: what to fetch, which ledger rows merely link, which channels are complete."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    links: list[LedgerRow] = field(default_factory=list)
+    validators: dict[str, Response] = field(default_factory=dict)
+
+
+def run_once(config: Config, source_names: list[str], options: Options) -> list[Report]:
+    """Run one cycle of the named sources (all when empty), one commit per mirror."""
+    sources = [config.sources[name] for name in source_names] if source_names else list(config.sources.values())
+    by_mirror: dict[str, list[Source]] = {}
+    for source in sources:
+        by_mirror.setdefault(source.mirror, []).append(source)
+    return asyncio.run(run_mirrors(config, by_mirror, options))
+
+
+async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options) -> list[Report]:
+    state = State(config.state_dir / "state.sqlite3")
+    try:
+        async with Fetcher(config.http) as fetcher:
+            return [await run_mirror(config, config.mirrors[name], sources, state, fetcher, options)
+                    for name, sources in by_mirror.items()]
+    finally:
+        state.close()
+
+
+async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
+                     options: Options) -> Report:
+    """One cycle of one mirror under its lock."""
+    report = Report(mirror.name)
+    started = datetime.now(timezone.utc)
+    log.info("cycle.start", mirror=mirror.name, sources=[s.name for s in sources])
+    with mirror_lock(config.state_dir, mirror.name, options.lock_wait):
+        channels = [channel for source in sources for channel in source.channels]
+        discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
+        plan = plan_cycle(mirror, list(zip(channels, discoveries)), state)
+        local = state.live_paths_by_url(mirror.name) if mirror.links == "rewrite" else {}
+        local.update({c.entry.url: page_path(c.channel.name, c.entry.id) for c in plan.candidates})
+        articles = await asyncio.gather(*(fetch_article(c, mirror, fetcher, local, report) for c in plan.candidates))
+        published = [(c, a) for c, a in zip(plan.candidates, articles) if a is not None]
+        if options.dry_run:
+            report.published = [page_path(a.channel, a.id) for _, a in published]
+        else:
+            publish(config, mirror, published, plan, state, report, options)
+    log.info("cycle.done", mirror=mirror.name, new=len(report.published), pruned=len(report.pruned),
+             failed=len(report.failures), duration_ms=elapsed_ms(started))
+    return report
+
+
+async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
+                           report: Report) -> tuple[Discovery, Response] | None:
+    """Return the channel's entries and the response they came from; None when it failed (logged)."""
+    context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
+    try:
+        response = await fetcher.get(channel.url, *state.validators(channel.url))
+        discovery = (Discovery(()) if response.not_modified else discover_feed(response, channel.rules)
+                     if channel.is_feed else discover_listing(response, channel.items, channel.rules))
+    except (FetchError, DiscoverError) as error:
+        log.warning("fetch.failed", **context, error=str(error))
+        state.channel_failed(channel.source, channel.name, str(error))
+        report.failures.append(f"channel {channel.source}/{channel.name}: {error}")
+        return None
+    state.channel_succeeded(channel.source, channel.name)
+    for skip in discovery.skipped:
+        log.info("item.skipped", **context, article=skip.title, url=skip.url, error=skip.reason)
+    return discovery, response
+
+
+def plan_cycle(mirror: Mirror, found: list[tuple[Channel, tuple[Discovery, Response] | None]],
+               state: State) -> Plan:
+    """Decide what to fetch: entries not in the ledger, each article once even when several channels list it."""
+    plan = Plan()
+    fresh = {channel.name: new_entries(mirror, channel, result[0], state) for channel, result in found if result}
+    published = state.rows_by_url(mirror.name, (e.url for entries in fresh.values() for e in entries))
+    by_url: dict[str, Candidate] = {}
+    for channel, result in found:
+        if result is None:
+            continue
+        plan.validators[channel.url] = result[1]
+        for entry in reversed(fresh[channel.name]):
+            if entry.url in published:
+                plan.links += linked_row(mirror, channel, entry, published[entry.url], state)
+            elif entry.url in by_url:
+                by_url[entry.url].also.append((channel, entry))
+            else:
+                by_url[entry.url] = Candidate(entry, channel)
+    plan.candidates = list(by_url.values())
+    return plan
+
+
+def new_entries(mirror: Mirror, channel: Channel, discovery: Discovery, state: State) -> list[Entry]:
+    known = state.known_ids(mirror.name, channel.name)
+    return [entry for entry in discovery.entries if entry.id not in known]
+
+
+def linked_row(mirror: Mirror, channel: Channel, entry: Entry, first: LedgerRow, state: State) -> list[LedgerRow]:
+    """Return the ledger row that lists an already published page in one more channel (none if it was pruned)."""
+    if not state.path_in_use(mirror.name, first.path, set()):
+        return []
+    return [LedgerRow(mirror.name, channel.name, entry.id, first.path, entry.title, entry.url, channel.source,
+                      datetime.now(timezone.utc))]
+
+
+async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, local: dict[str, str],
+                        report: Report) -> Article | None:
+    """Return the extracted article, or None when it is held back or its page failed (both logged)."""
+    entry, channel = candidate.entry, candidate.channel
+    context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "article": entry.id,
+               "url": entry.url}
+    try:
+        page = await fetch_page(entry, channel, fetcher) if channel.rules.content else None
+        links = relative_links(local, page_path(channel.name, entry.id))
+        return extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
+    except HeldBack as reason:
+        log.warning("article.skipped", **context, error=str(reason))
+        report.held_back.append((entry.url, str(reason)))
+    except FetchError as error:
+        log.warning("fetch.failed", **context, error=str(error))
+        report.failures.append(f"article {entry.url}: {error}")
+    return None
+
+
+async def fetch_page(entry: Entry, channel: Channel, fetcher: Fetcher) -> str:
+    response = await fetcher.get(entry.url)
+    host = urlsplit(response.url).hostname or ""
+    if channel.rules.hosts and host not in channel.rules.hosts:
+        raise HeldBack(f"redirected to {response.url}, whose host is not in hosts")
+    return decode_html(response.body, response.content_type)
+
+
+def relative_links(local: dict[str, str], from_path: str) -> dict[str, str]:
+    """Return url -> path relative to from_path's folder, for pages under pages/<channel>/."""
+    if not local:
+        return {}
+    return {url: "../" + path.removeprefix("pages/") for url, path in local.items() if path != from_path}
+
+
+def publish(config: Config, mirror: Mirror, published: list[tuple[Candidate, Article]], plan: Plan, state: State,
+            report: Report, options: Options) -> None:
+    """Write, prune, index, commit, record and push; failures are noted in the report."""
+    try:
+        workspace = Workspace.open(config.state_dir, mirror)
+    except PublishError as error:
+        report.failures.append(str(error))
+        log.error("commit.failed", mirror=mirror.name, error=str(error))
+        return
+    try:
+        commit_cycle(config, mirror, published, plan, state, workspace, report)
+        save_validators(plan, report, state)
+        if options.push:
+            push_remotes(mirror, workspace, state, report)
+    finally:
+        workspace.close()
+
+
+def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate, Article]], plan: Plan,
+                 state: State, workspace: Workspace, report: Report) -> None:
+    now = datetime.now(timezone.utc)
+    new_rows = plan.links + [row for c, a in published for row in ledger_rows(mirror, c, a, now)]
+    pruned = rows_to_prune(mirror, new_rows, state)
+    pruned_keys = {(r.channel, r.id) for r in pruned}
+    kept = [(c, a) for c, a in published if (a.channel, a.id) not in pruned_keys]
+    files = [file for _, article in kept for file in render_page(article, mirror)]
+    doomed = deleted_paths(mirror, pruned, new_rows, state)
+    indexes = changed_indexes(config, mirror, new_rows, pruned, state, workspace)
+    if not (files or doomed or indexes):
+        state.record_cycle(new_rows, pruned, "")
+        return
+    files += indexes + [readme_file(config, mirror, new_rows, pruned, state, now)]
+    workspace.delete(doomed)
+    workspace.write(files)
+    message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(kept),
+                                           pruned=len(doomed))
+    report.commit = workspace.commit([f.path for f in files], doomed, message)
+    state.record_cycle(new_rows, pruned, report.commit or "")
+    report.published = [page_path(a.channel, a.id) for _, a in kept]
+    report.pruned = [p for p in doomed if p.endswith(".md")]
+    for candidate, article in kept:
+        log.info("article.published", mirror=mirror.name, source=article.source, channel=article.channel,
+                 article=article.id, url=article.url)
+    log.info("commit.done", mirror=mirror.name, commit=report.commit, new=len(kept), pruned=len(report.pruned))
+
+
+def ledger_rows(mirror: Mirror, candidate: Candidate, article: Article, now: datetime) -> list[LedgerRow]:
+    """Return the rows of a published article: one for its channel, one for each channel also listing it."""
+    path = page_path(article.channel, article.id)
+    listed = [(candidate.channel, candidate.entry), *candidate.also]
+    return [LedgerRow(mirror.name, channel.name, entry.id, path, entry.title, entry.url, channel.source, now)
+            for channel, entry in listed]
+
+
+def rows_to_prune(mirror: Mirror, new_rows: list[LedgerRow], state: State) -> list[LedgerRow]:
+    """Return the rows past `keep` in each channel that gets new rows, oldest first."""
+    if mirror.keep == 0:
+        return []
+    pruned = []
+    for channel in dict.fromkeys(row.channel for row in new_rows):
+        live = state.live_rows(mirror.name, channel) + [r for r in new_rows if r.channel == channel]
+        pruned += live[: max(0, len(live) - mirror.keep)]
+    return pruned
+
+
+def deleted_paths(mirror: Mirror, pruned: list[LedgerRow], new_rows: list[LedgerRow], state: State) -> list[str]:
+    """Return the files of pruned pages that no live row of any channel still shows."""
+    gone = {(r.channel, r.id) for r in pruned}
+    still_new = {r.path for r in new_rows if (r.channel, r.id) not in gone}
+    paths = []
+    for path in dict.fromkeys(r.path for r in pruned if r.seq):
+        if path not in still_new and not state.path_in_use(mirror.name, path, gone):
+            paths += [path, f"{path}.png", path.removesuffix(".md") + ".files"]
+    return paths
+
+
+def channel_rows(mirror: Mirror, channel: str, new_rows: list[LedgerRow], pruned: list[LedgerRow],
+                 state: State) -> list[LedgerRow]:
+    """Return the rows a channel's index shows after this cycle, new rows last (newest)."""
+    gone = {(r.channel, r.id) for r in pruned}
+    rows = state.live_rows(mirror.name, channel) + [r for r in new_rows if r.channel == channel]
+    rows = [r for r in rows if (r.channel, r.id) not in gone]
+    top = max((r.seq for r in rows), default=0)
+    return [r if r.seq else LedgerRow(**{**r.__dict__, "seq": top + i + 1}) for i, r in enumerate(rows)]
+
+
+def mirror_sources(config: Config, mirror: Mirror) -> list[Source]:
+    return [source for source in config.sources.values() if source.mirror == mirror.name]
+
+
+def changed_indexes(config: Config, mirror: Mirror, new_rows: list[LedgerRow], pruned: list[LedgerRow],
+                    state: State, workspace: Workspace) -> list[PageFile]:
+    """Return the channel indexes whose text changes (or that do not exist yet)."""
+    changed = []
+    for source in mirror_sources(config, mirror):
+        for channel in source.channels:
+            text = render_index(mirror, channel.title, channel_rows(mirror, channel.name, new_rows, pruned, state))
+            data = text.encode("utf-8")
+            if workspace.read(index_path(channel.name)) != data:
+                changed.append(PageFile(index_path(channel.name), data))
+    return changed
+
+
+def readme_file(config: Config, mirror: Mirror, new_rows: list[LedgerRow], pruned: list[LedgerRow],
+                state: State, now: datetime) -> PageFile:
+    sources = mirror_sources(config, mirror)
+    counts = {c.name: len(channel_rows(mirror, c.name, new_rows, pruned, state))
+              for source in sources for c in source.channels}
+    return PageFile("README.md", render_readme(mirror, sources, counts, now).encode("utf-8"))
+
+
+def save_validators(plan: Plan, report: Report, state: State) -> None:
+    """Remember ETag/Last-Modified only when nothing of this cycle must be retried."""
+    if report.failures or report.held_back:
+        return
+    for url, response in plan.validators.items():
+        if response.etag or response.last_modified:
+            state.save_validators(url, response.etag, response.last_modified)
+
+
+def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Report) -> None:
+    """Push to every remote that lacks HEAD; one failing does not stop the others."""
+    head = workspace.head()
+    if head is None:
+        return
+    for name, url in workspace.remote_names():
+        if state.pushed_commit(mirror.name, url) == head:
+            continue
+        try:
+            workspace.push(name)
+        except PublishError as error:
+            log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error))
+            state.push_failed(mirror.name, url, str(error))
+            report.failures.append(f"push to {url}: {error}")
+            continue
+        state.push_succeeded(mirror.name, url, head)
+        report.pushed.append(url)
+        log.info("push.done", mirror=mirror.name, remote=url, commit=head)
+
+
+def elapsed_ms(started: datetime) -> int:
+    return int((datetime.now(timezone.utc) - started).total_seconds() * 1000)

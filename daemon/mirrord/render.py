@@ -1,0 +1,68 @@
+"""Render an article as the page of the mirror layout, and its QR code: pure functions."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import segno
+from urllib.parse import quote
+
+from mirrord.model import Article, Mirror, PageFile
+from mirrord.templating import environment, markdown_title
+
+BLANK_LINES = re.compile(r"\n\s*\n")
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def page_path(channel: str, article_id: str) -> str:
+    return f"pages/{channel}/{article_id}.md"
+
+
+def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
+    """Return the files of one published article: its page and, when asked for, its QR code."""
+    path = page_path(article.channel, article.id)
+    share_url = f"{mirror.public_url}/{path}" if mirror.public_url else None
+    with_qr = mirror.qr and share_url is not None
+    page = environment(mirror.templates).get_template("page.md.j2").render(
+        title=markdown_title(article.title),
+        raw_title=article.title,
+        header=mirror.header,
+        footer=mirror.footer,
+        lead=html_block(article.lead_html, mirror.body),
+        body=html_block(article.body_html, mirror.body),
+        share_url=share_url,
+        qr_file=f"{article.id}.md.png" if with_qr else None,
+        url=quote(article.url, safe=URL_SAFE),
+        metadata=metadata_line(article),
+    )
+    files = [PageFile(path, page.encode("utf-8"))]
+    if with_qr:
+        files.append(PageFile(f"{path}.png", qr_png(share_url)))
+    return files
+
+
+def html_block(fragment: str, body: str) -> str:
+    """Return a fragment as one Markdown HTML block (no blank line ends it early), or as Markdown."""
+    if not fragment:
+        return ""
+    if body == "markdown":
+        from markdownify import markdownify
+
+        return markdownify(fragment, heading_style="ATX").strip()
+    return "<div>\n" + BLANK_LINES.sub("\n", fragment.strip()) + "\n</div>"
+
+
+def metadata_line(article: Article) -> str:
+    """Return the JSON of the hidden metadata line; '>' is escaped so that no value can end the comment."""
+    fields = {"id": article.id, "source": article.source, "channel": article.channel, "url": article.url,
+              "fetched": article.fetched.isoformat(timespec="seconds"), "title": article.title}
+    return json.dumps(fields, ensure_ascii=False).replace(">", "\\u003e")
+
+
+def qr_png(url: str) -> bytes:
+    """Return a small PNG of a normal (not micro) QR code for url."""
+    out = io.BytesIO()
+    segno.make(url, micro=False, error="m").save(out, kind="png", scale=3, border=2)
+    return out.getvalue()
