@@ -36,13 +36,12 @@ class Options:
     lock_wait: float = 30.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
-    """A new article to fetch, with every channel of the mirror that lists it."""
+    """A new article to fetch, under the first channel of the cycle that lists it."""
 
     entry: Entry
     channel: Channel
-    also: list[tuple[Channel, Entry]] = field(default_factory=list)
 
 
 @dataclass
@@ -64,10 +63,15 @@ class Report:
 
 @dataclass
 class Plan:
-    """The outcome of discovery: what to fetch, which ledger rows merely link, which channels are complete."""
+    """The outcome of discovery: what to fetch, where pages already are, and every new (channel, entry).
+
+    `listed` is in ledger order: channel by channel, oldest entry first, so that each index stays in
+    its channel's own order even for articles that another channel published.
+    """
 
     candidates: list[Candidate] = field(default_factory=list)
-    links: list[LedgerRow] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)
+    listed: list[tuple[Channel, Entry]] = field(default_factory=list)
     validators: dict[str, Response] = field(default_factory=dict)
 
 
@@ -128,7 +132,7 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
         return None
     state.channel_succeeded(channel.source, channel.name)
     for skip in discovery.skipped:
-        log.info("item.skipped", **context, article=skip.title, url=skip.url, error=skip.reason)
+        log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
     return discovery, response
 
 
@@ -138,33 +142,23 @@ def plan_cycle(mirror: Mirror, found: list[tuple[Channel, tuple[Discovery, Respo
     plan = Plan()
     fresh = {channel.name: new_entries(mirror, channel, result[0], state) for channel, result in found if result}
     published = state.rows_by_url(mirror.name, (e.url for entries in fresh.values() for e in entries))
-    by_url: dict[str, Candidate] = {}
+    plan.pages = {url: row.path for url, row in published.items() if state.path_in_use(mirror.name, row.path, set())}
+    fetching: set[str] = set()
     for channel, result in found:
         if result is None:
             continue
         plan.validators[channel.url] = result[1]
         for entry in reversed(fresh[channel.name]):
-            if entry.url in published:
-                plan.links += linked_row(mirror, channel, entry, published[entry.url], state)
-            elif entry.url in by_url:
-                by_url[entry.url].also.append((channel, entry))
-            else:
-                by_url[entry.url] = Candidate(entry, channel)
-    plan.candidates = list(by_url.values())
+            plan.listed.append((channel, entry))
+            if entry.url not in published and entry.url not in fetching:
+                fetching.add(entry.url)
+                plan.candidates.append(Candidate(entry, channel))
     return plan
 
 
 def new_entries(mirror: Mirror, channel: Channel, discovery: Discovery, state: State) -> list[Entry]:
     known = state.known_ids(mirror.name, channel.name)
     return [entry for entry in discovery.entries if entry.id not in known]
-
-
-def linked_row(mirror: Mirror, channel: Channel, entry: Entry, first: LedgerRow, state: State) -> list[LedgerRow]:
-    """Return the ledger row that lists an already published page in one more channel (none if it was pruned)."""
-    if not state.path_in_use(mirror.name, first.path, set()):
-        return []
-    return [LedgerRow(mirror.name, channel.name, entry.id, first.path, entry.title, entry.url, channel.source,
-                      datetime.now(timezone.utc))]
 
 
 async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, local: dict[str, str],
@@ -222,7 +216,7 @@ def publish(config: Config, mirror: Mirror, published: list[tuple[Candidate, Art
 def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate, Article]], plan: Plan,
                  state: State, workspace: Workspace, report: Report) -> None:
     now = datetime.now(timezone.utc)
-    new_rows = plan.links + [row for c, a in published for row in ledger_rows(mirror, c, a, now)]
+    new_rows = ledger_rows(mirror, plan, published, now)
     pruned = rows_to_prune(mirror, new_rows, state)
     pruned_keys = {(r.channel, r.id) for r in pruned}
     kept = [(c, a) for c, a in published if (a.channel, a.id) not in pruned_keys]
@@ -247,12 +241,12 @@ def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate
     log.info("commit.done", mirror=mirror.name, commit=report.commit, new=len(kept), pruned=len(report.pruned))
 
 
-def ledger_rows(mirror: Mirror, candidate: Candidate, article: Article, now: datetime) -> list[LedgerRow]:
-    """Return the rows of a published article: one for its channel, one for each channel also listing it."""
-    path = page_path(article.channel, article.id)
-    listed = [(candidate.channel, candidate.entry), *candidate.also]
-    return [LedgerRow(mirror.name, channel.name, entry.id, path, entry.title, entry.url, channel.source, now)
-            for channel, entry in listed]
+def ledger_rows(mirror: Mirror, plan: Plan, published: list[tuple[Candidate, Article]],
+                now: datetime) -> list[LedgerRow]:
+    """Return a row for every new (channel, entry) whose page exists now, in the plan's order."""
+    pages = plan.pages | {a.url: page_path(a.channel, a.id) for _, a in published}
+    return [LedgerRow(mirror.name, channel.name, entry.id, pages[entry.url], entry.title, entry.url, channel.source,
+                      now) for channel, entry in plan.listed if entry.url in pages]
 
 
 def rows_to_prune(mirror: Mirror, new_rows: list[LedgerRow], state: State) -> list[LedgerRow]:

@@ -1,0 +1,92 @@
+"""Run mirrord as users do (a real process) and look at what readers get (a real clone)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from fixture_site import DAILY_CONTENT, DAILY_REMOVE, EXCLUDED_WORD, FEATURES_ITEMS, WEEKLY_CONTENT, channel_url
+
+PUBLIC_URL = "https://git.example/me/news/blob/main"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def mirrord(config: Path, *args: str, timeout: float = 120) -> Run:
+    """Run `mirrord -c config ARGS` in a child process."""
+    done = subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), *args], capture_output=True,
+                          text=True, timeout=timeout)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def bare_repository(path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
+
+
+def clone(bare: Path, into: Path) -> Path:
+    """Return a fresh clone of what a reader of the remote sees."""
+    subprocess.run(["git", "clone", "-q", str(bare), str(into)], check=True)
+    return into
+
+
+def commit_count(bare: Path) -> int:
+    return int(git(bare, "rev-list", "--count", "main").strip())
+
+
+def metadata(page: Path) -> dict:
+    """Return the JSON of a page's hidden metadata line."""
+    last = page.read_text(encoding="utf-8").rstrip().splitlines()[-1]
+    assert last.startswith("<!-- mirrord ") and last.endswith(" -->"), last
+    return json.loads(last.removeprefix("<!-- mirrord ").removesuffix(" -->"))
+
+
+def write_config(path: Path, site, remote: Path, keep: int = 300, extra_mirror: str = "") -> Path:
+    """Write a config mirroring the fixture site: world from the feed's text, local and features fetched."""
+    path.write_text(f"""
+state_dir = "{path.parent / 'state'}"
+
+[mirror.news]
+title = "News mirror"
+remotes = ["{remote}"]
+public_url = "{PUBLIC_URL}"
+keep = {keep}
+header = "[Home](../../README.md)"
+{extra_mirror}
+
+[source.daily]
+title = "The Daily Courier"
+remove = [{", ".join(f'"{r}"' for r in DAILY_REMOVE)}]
+exclude = ["{EXCLUDED_WORD}"]
+
+[source.daily.channel.world]
+title = "World"
+url = "{channel_url(site, 'world')}"
+
+[source.daily.channel.local]
+title = "Local"
+url = "{channel_url(site, 'local')}"
+content = "{DAILY_CONTENT}"
+
+[source.weekly]
+title = "The Weekly Review"
+content = "{WEEKLY_CONTENT}"
+
+[source.weekly.channel.features]
+title = "Features"
+url = "{channel_url(site, 'features')}"
+items = "{FEATURES_ITEMS}"
+""", encoding="utf-8")
+    return path
