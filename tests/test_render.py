@@ -1,0 +1,111 @@
+"""Rendering: the page layout, inert titles, metadata, QR codes, templates (pure functions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from markdown_it import MarkdownIt
+from values import article, mirror, templates_dir
+
+from mirrord.index import render_index, render_readme
+from mirrord.model import LedgerRow
+from mirrord.render import render_page
+from values import FETCHED, channel
+
+HOSTILE_TITLES = [
+    "Line one\nLine two\r\n\tthree",
+    "Click [here](javascript:alert(1)) now",
+    "a ](../../README.md) b",
+    "<script>alert(1)</script> & <b>bold</b>",
+    "Left | right | middle",
+    "Code `rm -rf` ``x``",
+    "## Not a heading ##",
+    "# ",
+    "Ends with hashes ###",
+    "*stars* _under_ ~~strike~~ ![img](x.png)",
+    "\\ backslash \\",
+    "长标题" * 700,
+]
+markdown = MarkdownIt("commonmark")
+
+
+def page_text(**changes) -> str:
+    files = render_page(article(**changes.pop("article", {})), mirror(**changes))
+    return files[0].data.decode("utf-8")
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_hostile_title_stays_one_heading_with_no_link_or_html(title):
+    text = page_text(article={"title": title})
+    tokens = markdown.parse(text.split("------------------------")[0])
+    assert [t.type for t in tokens] == ["heading_open", "inline", "heading_close"]
+    inline = tokens[1].children
+    assert {t.type for t in inline} == {"text"}
+    assert len(tokens[1].content) <= 400
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_hostile_title_keeps_index_lines_intact(title):
+    rows = [LedgerRow("news", "world", f"a{i}", f"pages/world/a{i}.md", t, "u", "daily", FETCHED, seq=i)
+            for i, t in enumerate([title, "Plain"], 1)]
+    text = render_index(mirror(), "World", rows)
+    headings = [t for t in markdown.parse(text) if t.type == "inline" and t.map and
+                text.splitlines()[t.map[0]].startswith("####")]
+    assert len(headings) == 2
+    links = [[c.attrs.get("href") for c in h.children if c.type == "link_open"] for h in headings]
+    assert links == [["../pages/world/a2.md"], ["../pages/world/a1.md"]]
+
+
+def test_page_layout_follows_the_spec_order():
+    text = page_text(public_url="https://git.test/me/news/blob/main", qr=True, header="HEADER-MD",
+                     footer="FOOTER-MD", article={"lead_html": "<figure>LEAD</figure>"})
+    order = ["### A title", "HEADER-MD", "LEAD", "Body text", "https://git.test/me/news/blob/main/pages/world/a1.md",
+             "a1.md.png", "Original: <http://site.test/2026/11/a1.html>", "FOOTER-MD", "<!-- mirrord "]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions)
+    assert text.rstrip().splitlines()[-1].startswith("<!-- mirrord ")
+
+
+def test_qr_code_is_a_small_png_only_with_public_url():
+    files = render_page(article(), mirror(public_url="https://git.test/n/blob/main", qr=True))
+    assert [f.path for f in files] == ["pages/world/a1.md", "pages/world/a1.md.png"]
+    assert files[1].data.startswith(b"\x89PNG") and len(files[1].data) < 2048
+    assert len(render_page(article(), mirror())) == 1
+
+
+def test_metadata_line_cannot_be_closed_by_values():
+    text = page_text(article={"url": "http://site.test/a-->b.html", "title": "x --> <!-- y"})
+    last = text.rstrip().splitlines()[-1]
+    assert last.count("-->") == 1
+    meta = json.loads(last.removeprefix("<!-- mirrord ").removesuffix(" -->"))
+    assert meta["url"] == "http://site.test/a-->b.html" and meta["fetched"] == "2026-11-26T09:00:00+00:00"
+
+
+def test_html_body_is_one_block_even_with_blank_lines():
+    text = page_text(article={"body_html": "<p>one</p>\n\n\n    <p>indented *not markdown*</p>"})
+    assert "\n\n    <p>" not in text
+    assert "code_block" not in {t.type for t in markdown.parse(text)}
+
+
+def test_markdown_body():
+    text = page_text(body="markdown", article={"body_html": '<p>Hello <b>world</b> <a href="http://x.test/">x</a></p>'})
+    assert "Hello **world** [x](http://x.test/)" in text
+
+
+def test_templates_folder_overrides_built_in_ones(tmp_path):
+    folder = templates_dir(tmp_path, page="CUSTOM {{ title }}\n{{ body }}\n", readme="R {{ title }}\n")
+    custom = mirror(templates=folder)
+    assert page_text(templates=folder).startswith("CUSTOM A title")
+    assert render_readme(custom, [], {}, FETCHED) == "R News\n"
+    assert render_index(custom, "World", []).startswith("# World"), "index.md.j2 still comes from the package"
+
+
+def test_readme_lists_sources_with_channels_and_counts():
+    from mirrord.model import Source
+
+    source = Source(name="daily", title="Daily | News", mirror="news", every=900, cron=None, channels=(channel(),))
+    text = render_readme(mirror(readme_header="Welcome."), [source], {"world": 3}, FETCHED)
+    assert text.startswith("# News\n\nWelcome.\n")
+    assert "## Daily \\| News" in text and "- [World](indexes/world.md) (3)" in text
+    assert "Last change: 2026-11-26 09:00 UTC" in text
