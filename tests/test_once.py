@@ -195,3 +195,29 @@ def test_failing_channel_and_dead_remote_give_exit_1_and_keep_the_rest(tmp_path,
     bare_repository(dead)
     assert mirrord(config, "once").code == 1, "features still fails"
     assert commit_count(dead) >= 1
+
+
+def test_lost_database_is_rebuilt_from_the_mirror_without_republishing(tmp_path, site):
+    news = populate(site)
+    bare = bare_repository(tmp_path / "remote.git")
+    config = write_config(tmp_path / "mirrord.toml", site, bare, keep=5)
+    assert mirrord(config, "once").code == 0
+    add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
+    assert mirrord(config, "once").code == 0
+    head = git(bare, "rev-parse", "main")
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        (tmp_path / "state" / name).unlink(missing_ok=True)
+
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stderr
+    assert git(bare, "rev-parse", "main") == head, "neither live nor pruned articles may be published again"
+    assert "ledger.rebuilt" in (tmp_path / "state" / "status.log").read_text(encoding="utf-8")
+
+    add_article(site, "local", "ferry-strike-ends", "Ferry strike ends after talks")
+    assert mirrord(config, "once").code == 0
+    changed = set(git(bare, "diff", "--name-only", "main~1", "main").split())
+    assert "pages/local/ferry-strike-ends.md" in changed
+    assert not [path for path in changed if path.startswith("pages/") and "ferry-strike-ends" not in path]
+    repo = clone(bare, tmp_path / "reader")
+    assert indexed_pages(repo, "local")[0] == "pages/local/ferry-strike-ends.md"
+    assert len(indexed_pages(repo, "local")) == 5

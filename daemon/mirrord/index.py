@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from mirrord.model import LedgerRow, Mirror, Source
 from mirrord.templating import environment, markdown_title
+
+
+INDEX_LINK = re.compile(r"^#### \[.*\]\(\.\./(pages/[^)]+\.md)\)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,11 @@ class IndexLine:
 
 def index_path(channel: str) -> str:
     return f"indexes/{channel}.md"
+
+
+def parse_index(text: str) -> list[str]:
+    """Return the page paths an index links to, newest first (the inverse of render_index)."""
+    return [match.group(1) for match in INDEX_LINK.finditer(text)]
 
 
 def render_index(mirror: Mirror, title: str, rows: list[LedgerRow]) -> str:

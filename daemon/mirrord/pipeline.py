@@ -19,11 +19,11 @@ from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError, FetchError, HeldBack, PublishError
 from mirrord.extract import extract_article
 from mirrord.fetch import Fetcher
-from mirrord.index import index_path, render_index, render_readme
+from mirrord.index import index_path, parse_index, render_index, render_readme
 from mirrord.log import get_logger
 from mirrord.model import Article, Channel, Config, Discovery, Entry, LedgerRow, Mirror, PageFile, Response, Source
 from mirrord.publish import Workspace, mirror_lock
-from mirrord.render import page_path, render_page
+from mirrord.render import page_parts, page_path, parse_metadata, render_page
 from mirrord.state import State
 
 log = get_logger()
@@ -72,6 +72,7 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     pages: dict[str, str] = field(default_factory=dict)
     listed: list[tuple[Channel, Entry]] = field(default_factory=list)
+    old: list[LedgerRow] = field(default_factory=list)
     validators: dict[str, Response] = field(default_factory=dict)
 
 
@@ -101,20 +102,67 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
     started = datetime.now(timezone.utc)
     log.info("cycle.start", mirror=mirror.name, sources=[s.name for s in sources])
     with mirror_lock(config.state_dir, mirror.name, options.lock_wait):
-        channels = [channel for source in sources for channel in source.channels]
-        discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
-        plan = plan_cycle(mirror, list(zip(channels, discoveries)), state)
-        local = state.live_paths_by_url(mirror.name) if mirror.links == "rewrite" else {}
-        local.update({c.entry.url: page_path(c.channel.name, c.entry.id) for c in plan.candidates})
-        articles = await asyncio.gather(*(fetch_article(c, mirror, fetcher, local, report) for c in plan.candidates))
-        published = [(c, a) for c, a in zip(plan.candidates, articles) if a is not None]
-        if options.dry_run:
-            report.published = [page_path(a.channel, a.id) for _, a in published]
-        else:
-            publish(config, mirror, published, plan, state, report, options)
+        workspace, rebuilt = (None, False) if options.dry_run else open_workspace(config, mirror, state, report)
+        if workspace is not None or options.dry_run:
+            try:
+                published, plan = await collect(mirror, sources, state, fetcher, report, rebuilt)
+                if workspace is None:
+                    report.published = [page_path(a.channel, a.id) for _, a in published]
+                else:
+                    publish(config, mirror, published, plan, state, workspace, report, options)
+            finally:
+                if workspace is not None:
+                    workspace.close()
     log.info("cycle.done", mirror=mirror.name, new=len(report.published), pruned=len(report.pruned),
              failed=len(report.failures), duration_ms=elapsed_ms(started))
     return report
+
+
+async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
+                  rebuilt: bool) -> tuple[list[tuple[Candidate, Article]], Plan]:
+    """Discover every channel, then fetch and extract the new articles, all concurrently."""
+    channels = [channel for source in sources for channel in source.channels]
+    discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
+    plan = plan_cycle(mirror, list(zip(channels, discoveries)), state, rebuilt)
+    local = state.live_paths_by_url(mirror.name) if mirror.links == "rewrite" else {}
+    local.update({c.entry.url: page_path(c.channel.name, c.entry.id) for c in plan.candidates})
+    articles = await asyncio.gather(*(fetch_article(c, mirror, fetcher, local, report) for c in plan.candidates))
+    return [(c, a) for c, a in zip(plan.candidates, articles) if a is not None], plan
+
+
+def open_workspace(config: Config, mirror: Mirror, state: State, report: Report) -> tuple[Workspace | None, bool]:
+    """Return the mirror's working clone, and whether its ledger had to be rebuilt from the mirror
+    because the database was lost."""
+    try:
+        workspace = Workspace.open(config.state_dir, mirror)
+    except PublishError as error:
+        report.failures.append(str(error))
+        log.error("commit.failed", mirror=mirror.name, error=str(error))
+        return None, False
+    if state.has_rows(mirror.name) or workspace.head() is None:
+        return workspace, False
+    live, pruned = rebuilt_ledger(config, mirror, workspace)
+    state.restore(live, pruned)
+    log.warning("ledger.rebuilt", mirror=mirror.name, new=len(live), pruned=len(pruned))
+    return workspace, True
+
+
+def rebuilt_ledger(config: Config, mirror: Mirror, workspace: Workspace) -> tuple[list[LedgerRow], list[LedgerRow]]:
+    """Return the ledger rows the mirror itself records: its indexes and pages' metadata lines for the
+    live pages, and the git history's deleted pages for the pruned ones (so they are never republished)."""
+    live: list[LedgerRow] = []
+    for source in mirror_sources(config, mirror):
+        for channel in source.channels:
+            for path in reversed(parse_index(workspace.read_text(index_path(channel.name)) or "")):
+                meta = parse_metadata(workspace.read_text(path) or "")
+                if meta:
+                    live.append(LedgerRow(mirror.name, channel.name, meta["id"], path, meta.get("title", meta["id"]),
+                                          meta["url"], meta["source"], datetime.fromisoformat(meta["fetched"])))
+    now = datetime.now(timezone.utc)
+    pruned = [LedgerRow(mirror.name, channel, page_id, path, page_id, "", "", now, pruned=True)
+              for path in workspace.deleted_pages() if (parts := page_parts(path))
+              for channel, page_id in [parts]]
+    return live, pruned
 
 
 async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
@@ -137,10 +185,19 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
 
 
 def plan_cycle(mirror: Mirror, found: list[tuple[Channel, tuple[Discovery, Response] | None]],
-               state: State) -> Plan:
-    """Decide what to fetch: entries not in the ledger, each article once even when several channels list it."""
+               state: State, rebuilt: bool = False) -> Plan:
+    """Decide what to fetch: entries not in the ledger, each article once even when several channels list it.
+
+    Right after the ledger was rebuilt, entries listed below a page the mirror has are taken as old
+    ones that `keep` dropped before they were ever written, and recorded without being published.
+    """
     plan = Plan()
-    fresh = {channel.name: new_entries(mirror, channel, result[0], state) for channel, result in found if result}
+    fresh: dict[str, list[Entry]] = {}
+    for channel, result in found:
+        if result:
+            fresh[channel.name], old = new_entries(mirror, channel, result[0], state, rebuilt)
+            plan.old += [LedgerRow(mirror.name, channel.name, e.id, page_path(channel.name, e.id), e.title, e.url,
+                                   channel.source, datetime.now(timezone.utc), pruned=True) for e in old]
     published = state.rows_by_url(mirror.name, (e.url for entries in fresh.values() for e in entries))
     plan.pages = {url: row.path for url, row in published.items() if state.path_in_use(mirror.name, row.path, set())}
     fetching: set[str] = set()
@@ -156,9 +213,14 @@ def plan_cycle(mirror: Mirror, found: list[tuple[Channel, tuple[Discovery, Respo
     return plan
 
 
-def new_entries(mirror: Mirror, channel: Channel, discovery: Discovery, state: State) -> list[Entry]:
+def new_entries(mirror: Mirror, channel: Channel, discovery: Discovery, state: State,
+                older_are_old: bool) -> tuple[list[Entry], list[Entry]]:
+    """Return the channel's entries missing from the ledger: (new ones, old ones); old only when asked."""
     known = state.known_ids(mirror.name, channel.name)
-    return [entry for entry in discovery.entries if entry.id not in known]
+    listed = list(discovery.entries)
+    first_known = next((i for i, e in enumerate(listed) if e.id in known), len(listed)) if older_are_old else len(listed)
+    return ([e for e in listed[:first_known] if e.id not in known],
+            [e for e in listed[first_known:] if e.id not in known])
 
 
 async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, local: dict[str, str],
@@ -196,21 +258,17 @@ def relative_links(local: dict[str, str], from_path: str) -> dict[str, str]:
 
 
 def publish(config: Config, mirror: Mirror, published: list[tuple[Candidate, Article]], plan: Plan, state: State,
-            report: Report, options: Options) -> None:
+            workspace: Workspace, report: Report, options: Options) -> None:
     """Write, prune, index, commit, record and push; failures are noted in the report."""
     try:
-        workspace = Workspace.open(config.state_dir, mirror)
+        commit_cycle(config, mirror, published, plan, state, workspace, report)
     except PublishError as error:
         report.failures.append(str(error))
         log.error("commit.failed", mirror=mirror.name, error=str(error))
         return
-    try:
-        commit_cycle(config, mirror, published, plan, state, workspace, report)
-        save_validators(plan, report, state)
-        if options.push:
-            push_remotes(mirror, workspace, state, report)
-    finally:
-        workspace.close()
+    save_validators(plan, report, state)
+    if options.push:
+        push_remotes(mirror, workspace, state, report)
 
 
 def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate, Article]], plan: Plan,
@@ -224,7 +282,7 @@ def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate
     doomed = deleted_paths(mirror, pruned, new_rows, state)
     indexes = changed_indexes(config, mirror, new_rows, pruned, state, workspace)
     if not (files or doomed or indexes):
-        state.record_cycle(new_rows, pruned, "")
+        state.record_cycle(new_rows + plan.old, pruned + plan.old, "")
         return
     files += indexes + [readme_file(config, mirror, new_rows, pruned, state, now)]
     workspace.delete(doomed)
@@ -232,7 +290,7 @@ def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(kept),
                                            pruned=len(doomed))
     report.commit = workspace.commit([f.path for f in files], doomed, message)
-    state.record_cycle(new_rows, pruned, report.commit or "")
+    state.record_cycle(new_rows + plan.old, pruned + plan.old, report.commit or "")
     report.published = [page_path(a.channel, a.id) for _, a in kept]
     report.pruned = [p for p in doomed if p.endswith(".md")]
     for candidate, article in kept:

@@ -139,6 +139,15 @@ class Workspace:
         file = self.root / path
         return file.read_bytes() if file.is_file() else None
 
+    def read_text(self, path: str) -> str | None:
+        data = self.read(path)
+        return data.decode("utf-8", errors="replace") if data is not None else None
+
+    def deleted_pages(self) -> list[str]:
+        """Return the page files the history deleted and HEAD does not have (pruned pages)."""
+        deleted = self.git.log("--diff-filter=D", "--name-only", "--format=", "--", "pages").split()
+        return [path for path in dict.fromkeys(deleted) if path.endswith(".md") and not (self.root / path).exists()]
+
     def write(self, files: list[PageFile]) -> None:
         for file in files:
             target = self.root / file.path

@@ -13,11 +13,19 @@ from mirrord.model import Article, Mirror, PageFile
 from mirrord.templating import environment, markdown_title
 
 BLANK_LINES = re.compile(r"\n\s*\n")
+PAGE_PATH = re.compile(r"pages/([^/]+)/([^/]+)\.md")
+METADATA_LINE = re.compile(r"<!-- mirrord (\{.*\}) -->")
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 def page_path(channel: str, article_id: str) -> str:
     return f"pages/{channel}/{article_id}.md"
+
+
+def page_parts(path: str) -> tuple[str, str] | None:
+    """Return (channel, id) of a page path, None for any other file of the mirror."""
+    match = PAGE_PATH.fullmatch(path)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
@@ -59,6 +67,17 @@ def metadata_line(article: Article) -> str:
     fields = {"id": article.id, "source": article.source, "channel": article.channel, "url": article.url,
               "fetched": article.fetched.isoformat(timespec="seconds"), "title": article.title}
     return json.dumps(fields, ensure_ascii=False).replace(">", "\\u003e")
+
+
+def parse_metadata(page: str) -> dict | None:
+    """Return the fields of a page's metadata line, None when the page has none (or a broken one)."""
+    lines = page.rstrip().splitlines()
+    match = METADATA_LINE.fullmatch(lines[-1]) if lines else None
+    try:
+        fields = json.loads(match.group(1)) if match else None
+    except ValueError:
+        return None
+    return fields if isinstance(fields, dict) and {"id", "url", "source", "fetched"} <= fields.keys() else None
 
 
 def qr_png(url: str) -> bytes:

@@ -97,6 +97,13 @@ class State:
             self.db.executemany("UPDATE articles SET pruned = 1 WHERE mirror = ? AND channel = ? AND id = ?",
                                 [(r.mirror, r.channel, r.id) for r in pruned])
 
+    def has_rows(self, mirror: str) -> bool:
+        return self.db.execute("SELECT 1 FROM articles WHERE mirror = ? LIMIT 1", (mirror,)).fetchone() is not None
+
+    def restore(self, live: list[LedgerRow], pruned: list[LedgerRow]) -> None:
+        """Put back rows rebuilt from the mirror itself (after the database was lost), oldest live first."""
+        self.record_cycle(live + pruned, pruned, "")
+
     def validators(self, url: str) -> tuple[str | None, str | None]:
         found = self.db.execute("SELECT etag, last_modified FROM validators WHERE url = ?", (url,)).fetchone()
         return (found[0], found[1]) if found else (None, None)
