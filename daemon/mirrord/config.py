@@ -11,10 +11,10 @@ import re
 import string
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from mirrord import __version__
 from mirrord.errors import ConfigError, Problem
@@ -27,6 +27,7 @@ DURATION_PART = re.compile(r"(\d+)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 AUTHOR_PATTERN = re.compile(r"[^<>]+ <[^<>@\s]+@[^<>\s]+>")
 COMMIT_FIELDS = {"time", "new", "pruned"}
+CREDENTIALS_PATTERN = re.compile(r"//[^/@\s'\"]+@")
 
 
 class Invalid(ValueError):
@@ -45,8 +46,8 @@ class Key:
 
 
 def describe(value: Any) -> str:
-    """Return a short, readable rendering of a found value for error messages."""
-    text = repr(value)
+    """Return a short, readable rendering of a found value for error messages, credentials in URLs hidden."""
+    text = CREDENTIALS_PATTERN.sub("//***@", repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -115,8 +116,16 @@ def cron(value: Any) -> str:
     return value
 
 
+def split_url(value: Any) -> SplitResult:
+    """Return the parts of a URL; a malformed one (such as a broken IPv6 host) is Invalid, not a crash."""
+    try:
+        return urlsplit(text(value))
+    except ValueError:
+        raise Invalid("a well-formed URL") from None
+
+
 def http_url(value: Any) -> str:
-    parts = urlsplit(text(value))
+    parts = split_url(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid("an http:// or https:// URL")
     if parts.username or parts.password:
@@ -125,14 +134,14 @@ def http_url(value: Any) -> str:
 
 
 def proxy_url(value: Any) -> str:
-    parts = urlsplit(text(value))
+    parts = split_url(value)
     if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
         raise Invalid("a proxy URL such as 'http://127.0.0.1:3128' or 'socks5://127.0.0.1:1080'")
     return value
 
 
 def remote_url(value: Any) -> str:
-    parts = urlsplit(text(value))
+    parts = split_url(value)
     if parts.username and parts.scheme in ("http", "https") or parts.password:
         raise Invalid("a remote URL without credentials (put an HTTPS token in the variable named by token_env)")
     return value
@@ -166,7 +175,7 @@ def id_rule(value: Any) -> str:
 
 def listen_address(value: Any) -> str:
     host, _, port = text(value).rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise Invalid("HOST:PORT such as '127.0.0.1:9105'")
     return value
 
@@ -257,7 +266,8 @@ CHANNEL_KEYS = (
     Key("url", http_url, None, "feed or listing page URL (required)", '"https://www.ntdtv.com/gb/prog204"'),
     Key("items", selector, None, "listing pages: selector of the article links; absent: the URL is a feed",
         '"div.list_wrapper div.one_post a[href]"'),
-    *RULE_KEYS,
+    # No defaults of their own: a rule a channel leaves out is its source's (see build_channel).
+    *(replace(key, default=None) for key in RULE_KEYS),
 )
 TOP_KEYS = (
     Key("state_dir", text, None, "ledger, working clones [$STATE_DIRECTORY, else ~/.local/state/mirrord]",
@@ -285,7 +295,9 @@ class Collector:
         self.problems: list[Problem] = []
 
     def add(self, path: str, found: str, expected: str) -> None:
-        self.problems.append(Problem(path, found, expected))
+        """Note a problem; only the first at a key path, as later ones (a bad url then "no url") follow from it."""
+        if all(problem.path != path for problem in self.problems):
+            self.problems.append(Problem(path, found, expected))
 
     def table(self, raw: Any, keys: tuple[Key, ...], path: str, nested: tuple[str, ...] = ()) -> dict[str, Any]:
         """Return the keys of one table parsed, defaults filled; unknown keys and bad values noted."""
@@ -437,7 +449,7 @@ def build_channel(source: str, name: str, values: dict[str, Any], source_values:
     path = f"source.{source}.channel.{name}"
     if values["url"] is None:
         found.add(f"{path}.url", "nothing", "the URL of the feed or listing page")
-    rules = {k.name: values[k.name] if values[k.name] not in (None, ()) else source_values[k.name]
+    rules = {k.name: values[k.name] if values[k.name] is not None else source_values[k.name]
              for k in RULE_KEYS}
     if values["items"] is not None and rules["content"] is None:
         found.add(f"{path}.content", "nothing",
