@@ -21,6 +21,7 @@ from mirrord.errors import DiscoverError
 from mirrord.model import Discovery, Entry, Response, Rules, Skip
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 UNFOLLOWABLE = ("javascript:", "mailto:", "data:", "tel:", "#")
 
 
@@ -136,7 +137,7 @@ def link_from_guid(guid: str | None) -> str | None:
 def plain_title(title: str) -> str:
     """Return a feed title as one line of plain text (some feeds put HTML in titles)."""
     if "<" in title:
-        title = LexborHTMLParser(f"<body>{title}</body>").body.text(separator=" ")
+        title = LexborHTMLParser(f"<body>{LINE_BREAK.sub(' ', title)}</body>").body.text(separator="")
     return " ".join(html.unescape(title).split())
 
 

@@ -77,9 +77,9 @@ def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:
 
 
 def remove_matches(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> None:
-    for selector in selectors:
-        for node in tree.css(selector):
-            node.decompose()
+    """Remove what every selector matches, all matched first, so that one removal cannot hide another's match."""
+    for node in outermost([node for selector in selectors for node in tree.css(selector)]):
+        node.decompose()
 
 
 def outermost(nodes: list[LexborNode]) -> list[LexborNode]:
