@@ -44,8 +44,8 @@ def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | 
     Raise HeldBack when the rules find no body or too little text: publishing an empty page is worse
     than publishing nothing, as it hides that the site changed.
     """
-    lead, body = select_blocks(page, channel.rules) if page is not None else feed_blocks(entry, channel.rules)
     url = entry.url
+    lead, body = select_blocks(page, url, channel.rules) if page is not None else feed_blocks(entry, channel.rules)
     lead_html = clean_html(lead, url, mirror, local_pages)
     body_html = clean_html(body, url, mirror, local_pages)
     length = text_length(body_html)
@@ -56,15 +56,29 @@ def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | 
                    lead_html=lead_html, body_html=body_html, text_length=length, fetched=fetched)
 
 
-def select_blocks(page: str, rules: Rules) -> tuple[str, str]:
+def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:
     """Return the HTML of the lead and the body the rules select, after `remove`."""
     tree = LexborHTMLParser(page)
     remove_matches(tree, rules.remove)
+    if rules.content == "auto":
+        return "", automatic_body(tree.html or "", url)
     body = outermost(tree.css(rules.content or "body"))
     if not body:
         raise HeldBack(f"content selector {rules.content!r} matched nothing: the page layout probably changed")
     lead = outermost(tree.css(rules.lead)) if rules.lead else []
     return "".join(n.html or "" for n in lead), "".join(n.html or "" for n in body)
+
+
+def automatic_body(page: str, url: str) -> str:
+    """Return the main text and pictures of a page found without selectors, by trafilatura."""
+    import trafilatura  # heavy, and only sources with content = "auto" need it
+
+    found = trafilatura.extract(page, url=url, output_format="html", include_images=True, include_links=True,
+                                include_comments=False, include_tables=True)
+    body = LexborHTMLParser(found).body if found else None
+    if body is None or not body.text(strip=True):
+        raise HeldBack('content = "auto" found no article text on the page')
+    return body.inner_html
 
 
 def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:
