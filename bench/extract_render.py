@@ -18,12 +18,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bs4 import BeautifulSoup  # noqa: E402  (markdownify brings it)
 from soupsieve import SelectorSyntaxError  # noqa: E402
-from corpus_rules import RULES  # noqa: E402
-from scoring import read_page  # noqa: E402
-from values import channel, entry, mirror  # noqa: E402
 
 from mirrord.extract import extract_article  # noqa: E402
 from mirrord.render import render_page  # noqa: E402
+
+from corpus_rules import RULES  # noqa: E402
+from scoring import read_page  # noqa: E402
+from values import channel, entry, mirror  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from httpsite import Site
 from mirrord.fetch import Fetcher
 from mirrord.model import HttpSettings, Response
+
+from httpsite import Site
 
 
 def locate_corpus() -> Path | None:

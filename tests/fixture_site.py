@@ -169,8 +169,12 @@ def default_news(special_cases: bool = True) -> News:
     """The standard layout; without special cases only ordinary articles remain."""
     world = [_daily(2 * i, slug, title) for i, (slug, title) in enumerate(_WORLD)]
     shared = world[1]
-    local = [shared if slug == SHARED_SLUG else _daily(2 * i + 1, slug, title) for i, (slug, title) in enumerate(_LOCAL)]
-    features = [_art(_WEEKLY_START - timedelta(days=i), "weekly", slug, title) for i, (slug, title) in enumerate(_FEATURES)]
+    local = [
+        shared if slug == SHARED_SLUG else _daily(2 * i + 1, slug, title) for i, (slug, title) in enumerate(_LOCAL)
+    ]
+    features = [
+        _art(_WEEKLY_START - timedelta(days=i), "weekly", slug, title) for i, (slug, title) in enumerate(_FEATURES)
+    ]
     _by_slug(local, MISSING_BODY_SLUG).has_body = False
     _by_slug(local, SHORT_BODY_SLUG).paragraphs = ["-"]
     _by_slug(local, FOREIGN_SLUG).foreign = True
@@ -184,7 +188,9 @@ def default_news(special_cases: bool = True) -> News:
     news = News({"world": world, "local": local, "features": features})
     if not special_cases:
         for name, arts in news.channels.items():
-            arts[:] = [a for a in arts if a.slug not in SPECIAL_SLUGS and not (name == "local" and a.slug == SHARED_SLUG)]
+            arts[:] = [
+                a for a in arts if a.slug not in SPECIAL_SLUGS and not (name == "local" and a.slug == SHARED_SLUG)
+            ]
     return news
 
 
@@ -258,25 +264,25 @@ def sources_toml(site: Site) -> str:
     """[source.*] tables for this site in mirrord's config schema."""
     return f"""
 [source.daily]
-title = "{SOURCES['daily']}"
+title = "{SOURCES["daily"]}"
 content = "{DAILY_CONTENT}"
 remove = [{", ".join(f'"{r}"' for r in DAILY_REMOVE)}]
 
 [source.daily.channel.world]
-title = "{CHANNEL_TITLES['world']}"
-url = "{channel_url(site, 'world')}"
+title = "{CHANNEL_TITLES["world"]}"
+url = "{channel_url(site, "world")}"
 
 [source.daily.channel.local]
-title = "{CHANNEL_TITLES['local']}"
-url = "{channel_url(site, 'local')}"
+title = "{CHANNEL_TITLES["local"]}"
+url = "{channel_url(site, "local")}"
 
 [source.weekly]
-title = "{SOURCES['weekly']}"
+title = "{SOURCES["weekly"]}"
 content = "{WEEKLY_CONTENT}"
 
 [source.weekly.channel.features]
-title = "{CHANNEL_TITLES['features']}"
-url = "{channel_url(site, 'features')}"
+title = "{CHANNEL_TITLES["features"]}"
+url = "{channel_url(site, "features")}"
 items = "{FEATURES_ITEMS}"
 """
 
@@ -355,9 +361,9 @@ def _rss(base_url: str, channel: str, arts: Sequence[Article], *, full: bool) ->
     xml = f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
   <channel>
-    <title>{SOURCES['daily']} — {CHANNEL_TITLES[channel]}</title>
+    <title>{SOURCES["daily"]} — {CHANNEL_TITLES[channel]}</title>
     <link>{base_url}/daily/</link>
-    <description>{CHANNEL_TITLES[channel]} news from {SOURCES['daily']}.</description>
+    <description>{CHANNEL_TITLES[channel]} news from {SOURCES["daily"]}.</description>
     <lastBuildDate>{format_datetime(newest)}</lastBuildDate>
 {chr(10).join(items)}
   </channel>

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirrord import __version__
-from mirrord.config import all_key_paths, find_config_path, load_config, parse_config
+from mirrord.config import all_key_paths, find_config_path, load_config
 from mirrord.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

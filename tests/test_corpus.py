@@ -18,16 +18,25 @@ from pathlib import Path
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-import values
-from corpus_rules import RULES
-from httpsite import Site
 from mirrord.discover import discover_feed
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError
 from mirrord.extract import extract_article
 from mirrord.model import Article, Discovery, Response
-from scoring import (Counts, extract_text, f1, load_groundtruth, mean_precision_recall, read_page, score_page,
-                     shingle_counts)
+
+import values
+from corpus_rules import RULES
+from httpsite import Site
+from scoring import (
+    Counts,
+    extract_text,
+    f1,
+    load_groundtruth,
+    mean_precision_recall,
+    read_page,
+    score_page,
+    shingle_counts,
+)
 
 # Real feeds, each with one title known from the file, spelled as a reader should see it.
 FEED_TITLES = {

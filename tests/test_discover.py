@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from values import rules
 
 from mirrord.discover import article_id, discover_feed, discover_listing
 from mirrord.errors import DiscoverError
 from mirrord.model import Response
+
+from values import rules
 
 SAFE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 

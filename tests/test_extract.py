@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from values import FETCHED, channel, entry, mirror
 
 from mirrord.errors import HeldBack
 from mirrord.extract import extract_article
+
+from values import FETCHED, channel, entry, mirror
 
 PAGE = """<html><head><base href="http://evil.test/"><script>alert(1)</script></head><body>
 <nav><a href="/">Home</a></nav>

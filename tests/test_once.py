@@ -5,11 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixture_site import (EXCLUDED_SLUG, FOREIGN_SLUG, MISSING_BODY_SLUG, SHARED_SLUG, SHORT_BODY_SLUG,
-                          UNICODE_SLUG, add_article, article_url, populate)
+
+from fixture_site import (
+    EXCLUDED_SLUG,
+    FOREIGN_SLUG,
+    MISSING_BODY_SLUG,
+    SHARED_SLUG,
+    SHORT_BODY_SLUG,
+    UNICODE_SLUG,
+    add_article,
+    article_url,
+    populate,
+)
 from httpsite import Site
-from mirror_run import (PUBLIC_URL, bare_repository, clone, commit_count, git, metadata, mirrord,
-                        write_config)
+from mirror_run import PUBLIC_URL, bare_repository, clone, commit_count, git, metadata, mirrord, write_config
 
 CHANNELS = ("world", "local", "features")
 
@@ -182,7 +191,7 @@ def test_no_push_commits_locally_and_a_later_run_pushes(setup, tmp_path):
 
 
 def test_failing_channel_and_dead_remote_give_exit_1_and_keep_the_rest(tmp_path, site):
-    news = populate(site)
+    populate(site)
     dead = tmp_path / "missing" / "remote.git"
     config = write_config(tmp_path / "mirrord.toml", site, dead)
     del site.routes["/weekly/features.html"]
@@ -198,7 +207,7 @@ def test_failing_channel_and_dead_remote_give_exit_1_and_keep_the_rest(tmp_path,
 
 
 def test_lost_database_is_rebuilt_from_the_mirror_without_republishing(tmp_path, site):
-    news = populate(site)
+    populate(site)
     bare = bare_repository(tmp_path / "remote.git")
     config = write_config(tmp_path / "mirrord.toml", site, bare, keep=5)
     assert mirrord(config, "once").code == 0

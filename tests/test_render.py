@@ -6,12 +6,12 @@ import json
 
 import pytest
 from markdown_it import MarkdownIt
-from values import article, mirror, templates_dir
 
 from mirrord.index import render_index, render_readme
 from mirrord.model import LedgerRow
 from mirrord.render import render_page
-from values import FETCHED, channel
+
+from values import FETCHED, article, channel, mirror, templates_dir
 
 HOSTILE_TITLES = [
     "Line one\nLine two\r\n\tthree",

@@ -354,9 +354,10 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise ConfigError(str(path), [Problem("(config file)", error.strerror or str(error), "a readable file")])
+        problem = Problem("(config file)", error.strerror or str(error), "a readable file")
+        raise ConfigError(str(path), [problem]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(str(path), [Problem("(config file)", f"invalid TOML ({error})", "valid TOML")])
+        raise ConfigError(str(path), [Problem("(config file)", f"invalid TOML ({error})", "valid TOML")]) from None
     return parse_config(data, path, os.environ if environ is None else environ)
 
 

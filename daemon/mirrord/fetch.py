@@ -66,7 +66,8 @@ class Fetcher:
                 async with asyncio.timeout(self.settings.timeout):
                     return await self.stream(url, headers)
             except TimeoutError:
-                raise FetchError(url, f"no complete answer within {self.settings.timeout:g} s", transient=True) from None
+                reason = f"no complete answer within {self.settings.timeout:g} s"
+                raise FetchError(url, reason, transient=True) from None
             except httpx.TooManyRedirects:
                 raise FetchError(url, f"more than {MAX_REDIRECTS} redirects", transient=False) from None
             except httpx.TransportError as error:

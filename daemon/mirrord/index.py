@@ -9,7 +9,6 @@ from datetime import datetime
 from mirrord.model import LedgerRow, Mirror, Source
 from mirrord.templating import environment, markdown_title
 
-
 INDEX_LINK = re.compile(r"^#### \[.*\]\(\.\./(pages/[^)]+\.md)\)$", re.MULTILINE)
 
 

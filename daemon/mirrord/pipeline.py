@@ -123,11 +123,11 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     """Discover every channel, then fetch and extract the new articles, all concurrently."""
     channels = [channel for source in sources for channel in source.channels]
     discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
-    plan = plan_cycle(mirror, list(zip(channels, discoveries)), state, rebuilt)
+    plan = plan_cycle(mirror, list(zip(channels, discoveries, strict=True)), state, rebuilt)
     local = state.live_paths_by_url(mirror.name) if mirror.links == "rewrite" else {}
     local.update({c.entry.url: page_path(c.channel.name, c.entry.id) for c in plan.candidates})
     articles = await asyncio.gather(*(fetch_article(c, mirror, fetcher, local, report) for c in plan.candidates))
-    return [(c, a) for c, a in zip(plan.candidates, articles) if a is not None], plan
+    return [(c, a) for c, a in zip(plan.candidates, articles, strict=True) if a is not None], plan
 
 
 def open_workspace(config: Config, mirror: Mirror, state: State, report: Report) -> tuple[Workspace | None, bool]:
@@ -218,7 +218,9 @@ def new_entries(mirror: Mirror, channel: Channel, discovery: Discovery, state: S
     """Return the channel's entries missing from the ledger: (new ones, old ones); old only when asked."""
     known = state.known_ids(mirror.name, channel.name)
     listed = list(discovery.entries)
-    first_known = next((i for i, e in enumerate(listed) if e.id in known), len(listed)) if older_are_old else len(listed)
+    first_known = len(listed)
+    if older_are_old:
+        first_known = next((i for i, e in enumerate(listed) if e.id in known), first_known)
     return ([e for e in listed[:first_known] if e.id not in known],
             [e for e in listed[first_known:] if e.id not in known])
 
@@ -293,7 +295,7 @@ def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate
     state.record_cycle(new_rows + plan.old, pruned + plan.old, report.commit or "")
     report.published = [page_path(a.channel, a.id) for _, a in kept]
     report.pruned = [p for p in doomed if p.endswith(".md")]
-    for candidate, article in kept:
+    for _, article in kept:
         log.info("article.published", mirror=mirror.name, source=article.source, channel=article.channel,
                  article=article.id, url=article.url)
     log.info("commit.done", mirror=mirror.name, commit=report.commit, new=len(kept), pruned=len(report.pruned))

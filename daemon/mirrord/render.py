@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 import re
+from urllib.parse import quote
 
 import segno
-from urllib.parse import quote
 
 from mirrord.model import Article, Mirror, PageFile
 from mirrord.templating import environment, markdown_title

@@ -134,7 +134,8 @@ class State:
     def push_succeeded(self, mirror: str, remote: str, commit: str) -> None:
         with self.db:
             self.db.execute(
-                "INSERT INTO remotes (mirror, remote, pushed_commit, last_attempt, last_success) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO remotes (mirror, remote, pushed_commit, last_attempt, last_success) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET pushed_commit = excluded.pushed_commit, last_error = NULL, "
                 "last_attempt = excluded.last_attempt, last_success = excluded.last_success",
                 (mirror, remote, commit, now(), now()))

@@ -9,8 +9,8 @@ import mimetypes
 import subprocess
 import threading
 import tomllib
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
