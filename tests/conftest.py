@@ -29,10 +29,13 @@ def locate_corpus() -> Path | None:
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The corpus folder; tests needing it are skipped when it cannot be found."""
+    """The corpus folder; tests needing it are skipped when it cannot be found, except in CI, where they fail."""
     found = locate_corpus()
     if found is None:
-        pytest.skip("test corpus not found: expected ../shared/corpus beside the repo or $MIRRORD_CORPUS")
+        missing = "test corpus not found: expected ../shared/corpus beside the repo or $MIRRORD_CORPUS"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     return found
 
 

@@ -43,9 +43,9 @@ SHARED_PROCESSORS = [
 ]
 
 
-def configure_logging(log_file: Path | None, verbose: bool = False) -> None:
+def configure_logging(log_file: Path | None, verbose: bool = False, console_level: int = logging.INFO) -> None:
     """Send events to the status log (JSON lines) and to stderr (console style on a terminal)."""
-    handlers: list[logging.Handler] = [console_handler(verbose)]
+    handlers: list[logging.Handler] = [console_handler(logging.DEBUG if verbose else console_level)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(file_handler(log_file))
@@ -77,9 +77,9 @@ def file_handler(log_file: Path) -> logging.Handler:
     return handler
 
 
-def console_handler(verbose: bool) -> logging.Handler:
+def console_handler(level: int) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.setLevel(level)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=SHARED_PROCESSORS,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,

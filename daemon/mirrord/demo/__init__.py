@@ -5,6 +5,7 @@ It needs no network and no config: it shows on one machine what mirrord does for
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import subprocess
 import threading
@@ -93,7 +94,7 @@ def run_demo(directory: Path, verbose: bool = False) -> int:
     with serve_site() as base_url:
         config = demo_config(base_url, directory, bare)
         ensure_bare_repository(bare, config.mirrors["demo"].branch)
-        configure_logging(config.log_file, verbose=verbose)
+        configure_logging(config.log_file, verbose=verbose, console_level=logging.WARNING)
         print(f"Serving the sample site at {base_url}; mirroring it into {bare}")
         reports = run_once(config, [], Options())
     published = [path for report in reports for path in report.published]
