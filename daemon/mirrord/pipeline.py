@@ -150,19 +150,29 @@ def open_workspace(config: Config, mirror: Mirror, state: State, report: Report)
 def rebuilt_ledger(config: Config, mirror: Mirror, workspace: Workspace) -> tuple[list[LedgerRow], list[LedgerRow]]:
     """Return the ledger rows the mirror itself records: its indexes and pages' metadata lines for the
     live pages, and the git history's deleted pages for the pruned ones (so they are never republished)."""
-    live: list[LedgerRow] = []
-    for source in mirror_sources(config, mirror):
-        for channel in source.channels:
-            for path in reversed(parse_index(workspace.read_text(index_path(channel.name)) or "")):
-                meta = parse_metadata(workspace.read_text(path) or "")
-                if meta:
-                    live.append(LedgerRow(mirror.name, channel.name, meta["id"], path, meta.get("title", meta["id"]),
-                                          meta["url"], meta["source"], datetime.fromisoformat(meta["fetched"])))
+    live = [row for source in mirror_sources(config, mirror) for channel in source.channels
+            for path in reversed(parse_index(workspace.read_text(index_path(channel.name)) or ""))
+            if (row := row_from_page(mirror, channel, path, workspace.read_text(path) or ""))]
     now = datetime.now(timezone.utc)
-    pruned = [LedgerRow(mirror.name, channel, page_id, path, page_id, "", "", now, pruned=True)
-              for path in workspace.deleted_pages() if (parts := page_parts(path))
-              for channel, page_id in [parts]]
+    pruned = []
+    for path in workspace.deleted_pages():
+        channel_name, page_id = page_parts(path) or ("", "")
+        if page_id:
+            pruned.append(LedgerRow(mirror.name, channel_name, page_id, path, page_id, "", "", now, pruned=True))
     return live, pruned
+
+
+def row_from_page(mirror: Mirror, channel: Channel, path: str, page: str) -> LedgerRow | None:
+    """Return the ledger row a page's metadata line gives for one channel listing it; None if it has none."""
+    meta = parse_metadata(page)
+    try:
+        fetched = datetime.fromisoformat(meta["fetched"]) if meta else None
+    except (TypeError, ValueError):
+        fetched = None
+    if meta is None or fetched is None:
+        return None
+    return LedgerRow(mirror.name, channel.name, meta["id"], path, meta.get("title") or meta["id"], meta["url"],
+                     meta["source"], fetched)
 
 
 async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
@@ -171,8 +181,7 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
     try:
         response = await fetcher.get(channel.url, *state.validators(channel.url))
-        discovery = (Discovery(()) if response.not_modified else discover_feed(response, channel.rules)
-                     if channel.is_feed else discover_listing(response, channel.items, channel.rules))
+        discovery = read_channel(channel, response)
     except (FetchError, DiscoverError) as error:
         log.warning("fetch.failed", **context, error=str(error))
         state.channel_failed(channel.source, channel.name, str(error))
@@ -182,6 +191,15 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     for skip in discovery.skipped:
         log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
     return discovery, response
+
+
+def read_channel(channel: Channel, response: Response) -> Discovery:
+    """Return the entries of a channel's response; a 304 means nothing new."""
+    if response.not_modified:
+        return Discovery(())
+    if channel.is_feed:
+        return discover_feed(response, channel.rules)
+    return discover_listing(response, channel.items or "", channel.rules)
 
 
 def plan_cycle(mirror: Mirror, found: list[tuple[Channel, tuple[Discovery, Response] | None]],

@@ -87,15 +87,18 @@ class Workspace:
     def open(cls, state_dir: Path, mirror: Mirror) -> Workspace:
         """Return the mirror's clone, created (from its first remote when it has one) and cleaned up."""
         root = state_dir / "repos" / mirror.name
-        if not (root / ".git").is_dir():
-            root.mkdir(parents=True, exist_ok=True)
-            git.Repo.init(root, initial_branch=mirror.branch).close()
-        workspace = cls(root, mirror, git_environment(mirror, state_dir))
-        workspace.configure_remotes()
-        if workspace.head() is None:
-            workspace.adopt_remote_history()
-        else:
-            workspace.discard_uncommitted()
+        try:
+            if not (root / ".git").is_dir():
+                root.mkdir(parents=True, exist_ok=True)
+                git.Repo.init(root, initial_branch=mirror.branch).close()
+            workspace = cls(root, mirror, git_environment(mirror, state_dir))
+            workspace.configure_remotes()
+            if workspace.head() is None:
+                workspace.adopt_remote_history()
+            else:
+                workspace.discard_uncommitted()
+        except (OSError, git.GitError) as error:
+            raise PublishError(f"cannot prepare the working clone {root}: {redact(str(error))}") from None
         return workspace
 
     def close(self) -> None:
