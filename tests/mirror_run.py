@@ -53,14 +53,15 @@ def metadata(page: Path) -> dict:
     return json.loads(last.removeprefix("<!-- mirrord ").removesuffix(" -->"))
 
 
-def write_config(path: Path, site, remote: Path, keep: int = 300, extra_mirror: str = "") -> Path:
+def write_config(path: Path, site, remote: Path | str | list, keep: int = 300, extra_mirror: str = "") -> Path:
     """Write a config mirroring the fixture site: world from the feed's text, local and features fetched."""
+    remotes = ", ".join(f'"{r}"' for r in (remote if isinstance(remote, list) else [remote]))
     path.write_text(f"""
 state_dir = "{path.parent / 'state'}"
 
 [mirror.news]
 title = "News mirror"
-remotes = ["{remote}"]
+remotes = [{remotes}]
 public_url = "{PUBLIC_URL}"
 keep = {keep}
 header = "[Home](../../README.md)"

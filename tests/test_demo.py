@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mirror_run import clone, metadata
-
 from mirrord.cli import build_parser
+
+from mirror_run import clone, metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 

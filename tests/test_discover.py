@@ -34,6 +34,14 @@ def test_stem_is_the_last_path_segment_without_extension(url, expected):
     "https://site.test/新闻/习近平.htm",
     "https://site.test/news/.hidden",
     "https://site.test/news/-rf --no-preserve-root",
+    "https://site.test/news/../",
+    "https://site.test/news/.",
+    "https://site.test/a/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+    "https://site.test/news/%00.html",
+    "https://site.test/news/" + "%2e" * 200,
+    "https://site.test",
+    "https://site.test/news/ünïcode-ö.html",
+    "https://site.test/news/" + "a" * 101,
 ])
 def test_unsafe_stems_fall_back_to_a_stable_hash(url):
     first = article_id(url, None, "stem")

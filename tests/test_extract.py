@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
-from mirrord.errors import HeldBack
-from mirrord.extract import extract_article
+from mirrord.errors import FetchError, HeldBack
+from mirrord.extract import extract_article, image_file, image_kind, image_urls, with_local_images
+from mirrord.model import Response
 
 from values import FETCHED, channel, entry, mirror
 
@@ -90,3 +93,24 @@ def test_feed_entry_content_is_used_without_a_content_selector():
 def test_feed_entry_without_content_is_held_back():
     with pytest.raises(HeldBack, match="carries no content"):
         extract_article(entry(URL), channel(), mirror(), None, FETCHED, {})
+
+
+@pytest.mark.parametrize("data, kind", [
+    (b"\x89PNG\r\n\x1a\nrest", "png"), (b"\xff\xd8\xff\xe0rest", "jpg"), (b"GIF87arest", "gif"),
+    (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "webp"), (b"\x00\x00\x00\x1cftypavif", "avif"),
+    (b"<svg onload=alert(1)>", None), (b"<html>", None), (b"", None),
+])
+def test_only_raster_pictures_are_stored(data, kind):
+    assert image_kind(data) == kind
+
+
+def test_downloaded_pictures_replace_their_sources_and_are_stored_once():
+    article = extract(images="download")
+    assert image_urls(article) == ["http://site.test/img/p.jpg"]
+    picture = Response("http://site.test/img/p.jpg", 200, b"\xff\xd8\xff-jpeg", "image/jpeg")
+    stored = image_file(article, picture)
+    assert stored.path == f"a1.files/{hashlib.sha256(picture.body).hexdigest()[:12]}.jpg"
+    local = with_local_images(article, {"http://site.test/img/p.jpg": stored})
+    assert f'<img src="{stored.path}" alt="pic">' in local.lead_html and local.images == (stored,)
+    with pytest.raises(FetchError, match="not a picture mirrord stores"):
+        image_file(article, Response("http://site.test/x", 200, b"\xff\xd8\xff", "text/html"))

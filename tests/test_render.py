@@ -26,6 +26,17 @@ HOSTILE_TITLES = [
     "*stars* _under_ ~~strike~~ ![img](x.png)",
     "\\ backslash \\",
     "长标题" * 700,
+    "x" * 2000,
+    "Line\u2028separator\u2029paragraph\x85next",
+    "[ref]: http://evil.test/ \"title\"",
+    "<img src=x onerror=alert(1)>",
+    "&lt;already escaped&gt; &amp; &#x3C;",
+    "> quoted",
+    "1. numbered",
+    "=== setext ===",
+    "- - -",
+    "<!-- comment",
+    "http://autolink.test/ and <http://autolink.test/>",
 ]
 markdown = MarkdownIt("commonmark")
 

@@ -6,15 +6,23 @@ Only this module exits. Problems a user can fix are printed as one clear message
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
+
+from rich.console import Console
 
 from mirrord import __version__
 from mirrord.config import find_config_path, load_config
+from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, LockHeld, MirrordError
+from mirrord.follow import LEVELS, follow_events, wanted
 from mirrord.log import configure_logging
 from mirrord.model import Config
+from mirrord.outcome import record_results, source_results
 from mirrord.pipeline import Options, Report, run_once
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
@@ -32,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--no-push", action="store_true", help="commit but do not push")
     once.add_argument("--dry-run", action="store_true", help="fetch and render, write nothing, list what would be "
                       "published")
+    commands.add_parser("run", help="the daemon: run every source on its schedule until SIGTERM; SIGHUP reloads "
+                        "the config")
+    status = commands.add_parser("status", help="per source and per mirror: last cycle, failures, next run, "
+                                 "pushes")
+    status.add_argument("--json", action="store_true", help="print the status as JSON for machines")
+    status.add_argument("--follow", action="store_true", help="show the status log for people as it grows")
+    status.add_argument("--source", metavar="NAME", help="only this source")
+    status.add_argument("--level", choices=LEVELS, default="info", help="with --follow: only events of this "
+                        "level and above [info]")
     commands.add_parser("check", help="validate the config; exit 2 listing every problem")
     demo = commands.add_parser("demo", help="offline: mirror a bundled sample site into a local bare repository")
     demo.add_argument("--dir", default="mirrord-demo", help="where the demo's state and repositories go "
@@ -50,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
             return EXIT_OK
+        if args.command == "run":
+            return command_run(config, args)
+        if args.command == "status":
+            return command_status(config, args)
         return command_once(config, args)
     except ConfigError as error:
         print(f"mirrord: bad config, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
@@ -70,8 +91,19 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
         print(f"mirrord: no source named {', '.join(unknown)} in {config.path} "
               f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
-    reports = run_once(config, args.sources, Options(push=not args.no_push, dry_run=args.dry_run))
+    started = datetime.now(timezone.utc)
+    if sys.stderr.isatty():
+        with CycleProgress(Console(stderr=True)):
+            configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose,
+                              console_level=logging.WARNING)
+            reports = run_once(config, args.sources, Options(push=not args.no_push, dry_run=args.dry_run))
+    else:
+        configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
+        reports = run_once(config, args.sources, Options(push=not args.no_push, dry_run=args.dry_run))
+    if not args.dry_run:
+        names = args.sources or list(config.sources)
+        record_results(config, [(r.mirror, result) for r in reports for result in source_results(config, r, names)],
+                       started)
     for report in reports:
         print_report(report, args.dry_run)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_PARTIAL
@@ -93,3 +125,56 @@ def print_report(report: Report, dry_run: bool) -> None:
         print(f"  failed: {failure}")
     for remote in report.pushed:
         print(f"  pushed to {remote}")
+
+
+def command_run(config: Config, args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM; a stop that had to abandon a cycle exits at once with 1."""
+    from mirrord.metrics import serve_metrics
+    from mirrord.scheduler import STOP_TIMEOUT, Daemon
+
+    configure_logging(config.log_file, verbose=args.verbose)
+    if config.metrics_listen:
+        try:
+            serve_metrics(config.metrics_listen)
+        except OSError as error:
+            print(f"mirrord: cannot serve metrics on {config.metrics_listen} ({error.strerror}); change "
+                  f"[metrics] listen in {config.path} or remove it", file=sys.stderr)
+            return EXIT_CONFIG
+    code = Daemon(config, lambda: load_config(find_config_path(args.config, os.environ))).serve()
+    if code != EXIT_OK:
+        print(f"mirrord: cycles still running {STOP_TIMEOUT:.0f} s after the stop were abandoned", file=sys.stderr)
+        logging.shutdown()
+        os._exit(code)  # the abandoned cycles' threads would otherwise keep the process alive
+    return code
+
+
+def command_status(config: Config, args: argparse.Namespace) -> int:
+    if args.source and args.source not in config.sources:
+        print(f"mirrord: no source named {args.source} in {config.path} "
+              f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.follow:
+        return follow_log(config, args.level, args.source)
+    from mirrord.status import as_json, gather
+
+    now = datetime.now(timezone.utc)
+    sources, mirrors = gather(config, now)
+    sources = [s for s in sources if args.source in (None, s.name)]
+    if args.json:
+        print(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False))
+    else:
+        print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now)
+    return EXIT_OK
+
+
+def follow_log(config: Config, level: str, source: str | None) -> int:
+    """Print the status log's events for people as they come, until interrupted."""
+    console = Console(highlight=False, soft_wrap=True)
+    mirror = config.sources[source].mirror if source else None
+    try:
+        for event in follow_events(config.log_file):
+            if wanted(event, level, source, mirror):
+                console.print(event_line(event))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK

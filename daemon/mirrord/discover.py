@@ -23,10 +23,13 @@ from mirrord.model import Discovery, Entry, Response, Rules, Skip
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 UNFOLLOWABLE = ("javascript:", "mailto:", "data:", "tel:", "#")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ROOT_ELEMENT = re.compile(rb"<\x00*[A-Za-z_]")
 
 
 def discover_feed(response: Response, rules: Rules) -> Discovery:
     """Return the entries of an RSS/Atom feed. Raise DiscoverError if it is not a readable feed."""
+    refuse_entity_declarations(response.body)
     feed = feedparser.parse(response.body, response_headers={
         "content-type": response.content_type or "application/xml", "content-location": response.url})
     if not feed.entries:
@@ -38,6 +41,20 @@ def discover_feed(response: Response, rules: Rules) -> Discovery:
         items.append((absolute_url(response.url, link) if link else None, plain_title(item.get("title", "")),
                       item.get("id"), published_time(item), feed_content(item)))
     return filter_items(items, rules)
+
+
+def refuse_entity_declarations(body: bytes) -> None:
+    """Raise DiscoverError when a feed declares its own XML entities, before any parser sees it.
+
+    Feeds never need them, and they are what an entity bomb is made of: nested ones ("billion laughs")
+    or one long entity repeated cost feedparser seconds and gigabytes for a feed of a few kilobytes,
+    since it re-parses what expat's amplification limit refused with its own, unlimited, parser.
+    """
+    root = ROOT_ELEMENT.search(body)
+    prolog = body[: root.start() if root else len(body)].replace(b"\x00", b"")  # NULs: UTF-16 and UTF-32
+    if b"<!ENTITY" in prolog:
+        raise DiscoverError("the feed declares XML entities (<!ENTITY ...>), which feeds never need: "
+                            "refused as a probable entity bomb")
 
 
 def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
@@ -138,15 +155,21 @@ def plain_title(title: str) -> str:
     """Return a feed title as one line of plain text (some feeds put HTML in titles)."""
     if "<" in title:
         title = LexborHTMLParser(f"<body>{LINE_BREAK.sub(' ', title)}</body>").body.text(separator="")
-    return " ".join(html.unescape(title).split())
+    return one_line(html.unescape(title))
 
 
 def link_title(node) -> str:
-    text = " ".join(node.text(separator=" ").split())
+    text = one_line(node.text(separator=" "))
     if text:
         return text
     image = node.css_first("img[alt]")
-    return node.attributes.get("title") or (image.attributes.get("alt") if image else "") or ""
+    return one_line(node.attributes.get("title") or (image.attributes.get("alt") if image else "") or "")
+
+
+def one_line(text: str) -> str:
+    """Return text on one line without control characters: a NUL in a title would make git take the
+    channel's index for a binary file."""
+    return " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
 
 
 def published_time(item) -> datetime | None:

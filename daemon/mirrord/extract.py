@@ -7,15 +7,17 @@ nothing a step above let through survives unchecked.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from mirrord.errors import HeldBack
-from mirrord.model import Article, Channel, Entry, Mirror, Rules
+from mirrord.errors import FetchError, HeldBack
+from mirrord.model import Article, Channel, Entry, Mirror, PageFile, Response, Rules
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details", "dfn", "div",
@@ -35,6 +37,8 @@ DROPPED_WITH_CONTENT = {
     "select", "textarea", "button", "frameset", "frame", "applet",
 }
 LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
+# Raster formats only, told by their first bytes: an SVG can carry script, and a Content-Type can lie.
+IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
 
 
 def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | None, fetched: datetime,
@@ -156,3 +160,55 @@ def text_length(fragment: str) -> int:
         return 0
     body = LexborHTMLParser(f"<body>{fragment}</body>").body
     return len(" ".join(body.text(separator=" ").split())) if body else 0
+
+
+def image_urls(article: Article) -> list[str]:
+    """Return the distinct http(s) sources of the article's pictures, in page order."""
+    urls = []
+    for fragment in (article.lead_html, article.body_html):
+        if fragment:
+            for image in LexborHTMLParser(f"<body>{fragment}</body>").css("img[src]"):
+                urls.append(image.attributes.get("src") or "")
+    return [url for url in dict.fromkeys(urls) if urlsplit(url).scheme in ("http", "https")]
+
+
+def image_file(article: Article, response: Response) -> PageFile:
+    """Return a downloaded picture as a file beside the article's page, named by its content hash so that
+    one picture shown twice is stored once; its path is relative to the page's folder, as the page links it.
+    Raise FetchError if the answer is not a PNG, JPEG, GIF, WebP or AVIF picture."""
+    kind = image_kind(response.body)
+    if not response.content_type.lower().startswith("image/") or kind is None:
+        raise FetchError(response.url, f"not a picture mirrord stores (Content-Type {response.content_type!r}, "
+                         "expected PNG, JPEG, GIF, WebP or AVIF): left pointing at the site", transient=False)
+    name = f"{hashlib.sha256(response.body).hexdigest()[:12]}.{kind}"
+    return PageFile(f"{article.id}.files/{name}", response.body)
+
+
+def image_kind(data: bytes) -> str | None:
+    """Return the file extension of a raster picture's format, told by its first bytes; None for others."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:12] in (b"ftypavif", b"ftypavis"):
+        return "avif"
+    return next((kind for signature, kind in IMAGE_SIGNATURES if data.startswith(signature)), None)
+
+
+def with_local_images(article: Article, files: Mapping[str, PageFile]) -> Article:
+    """Return the article with the pictures in files (by source URL) pointing at their copies beside the page,
+    sanitized again since the HTML changed."""
+    if not files:
+        return article
+    stored = tuple({file.path: file for file in files.values()}.values())
+    return replace(article, lead_html=localize_images(article.lead_html, files),
+                   body_html=localize_images(article.body_html, files), images=stored)
+
+
+def localize_images(fragment: str, files: Mapping[str, PageFile]) -> str:
+    if not fragment:
+        return ""
+    tree = LexborHTMLParser(f"<body>{fragment}</body>")
+    for image in tree.css("img[src]"):
+        file = files.get(image.attributes.get("src") or "")
+        if file is not None:
+            image.attrs["src"] = file.path
+    return sanitize(tree.body.inner_html if tree.body else "")

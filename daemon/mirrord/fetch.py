@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -33,8 +34,7 @@ class Fetcher:
             headers={"User-Agent": settings.user_agent},
             timeout=httpx.Timeout(settings.timeout),
             limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
+            follow_redirects=False,
             proxy=settings.proxy,
             transport=transport,
         )
@@ -47,44 +47,65 @@ class Fetcher:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.client.aclose()
 
-    async def get(self, url: str, etag: str | None = None, last_modified: str | None = None) -> Response:
-        """Return the response for url, retrying transient failures. Raise FetchError when it fails."""
-        headers = conditional_headers(etag, last_modified)
+    async def get(self, url: str, etag: str | None = None, last_modified: str | None = None, *,
+                  hosts: frozenset[str] = frozenset(), max_bytes: int | None = None) -> Response:
+        """Return the response for url, retrying transient failures. Raise FetchError when it fails.
+
+        A redirect is followed only to a host in `hosts` (any host when empty), and a body is read up
+        to `max_bytes`, never more than http.max_bytes.
+        """
+        limit = min(max_bytes or self.settings.max_bytes, self.settings.max_bytes)
+        request = Request(url, conditional_headers(etag, last_modified), hosts, limit)
         for attempt in range(self.settings.retries + 1):
             try:
-                return await self.get_once(url, headers)
+                return await self.get_once(request)
             except FetchError as error:
                 if not error.transient or attempt == self.settings.retries:
                     raise
                 await asyncio.sleep(error.retry_after or backoff_delay(attempt))
         raise AssertionError("unreachable")
 
-    async def get_once(self, url: str, headers: dict[str, str]) -> Response:
-        host = urlsplit(url).hostname or ""
-        async with self.in_flight, self.per_host[host]:
+    async def get_once(self, request: Request) -> Response:
+        """One attempt, redirects included, within http.timeout in all: httpx bounds each read only."""
+        url = request.url
+        # The host's slot first: a request waiting for a busy host must not hold one of the shared slots.
+        async with self.per_host[urlsplit(url).hostname or ""], self.in_flight:
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    return await self.stream(url, headers)
+                    return await self.follow(request)
             except TimeoutError:
-                reason = f"no complete answer within {self.settings.timeout:g} s"
-                raise FetchError(url, reason, transient=True) from None
-            except httpx.TooManyRedirects:
-                raise FetchError(url, f"more than {MAX_REDIRECTS} redirects", transient=False) from None
+                raise FetchError(url, f"no complete answer within http.timeout ({self.settings.timeout:g} s)",
+                                 transient=True) from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+                raise FetchError(url, f"not a URL mirrord can fetch ({error})", transient=False) from None
+            except httpx.DecodingError as error:
+                raise FetchError(url, f"the body could not be decoded ({error})", transient=False) from None
             except httpx.TransportError as error:
                 raise FetchError(url, describe_transport_error(error), transient=True) from None
 
-    async def stream(self, url: str, headers: dict[str, str]) -> Response:
-        async with self.client.stream("GET", url, headers=headers) as answer:
-            check_status(url, answer)
-            body = await read_capped(url, answer, self.settings.max_bytes)
-            return Response(
-                url=str(answer.url),
-                status=answer.status_code,
-                body=body,
-                content_type=answer.headers.get("content-type", ""),
-                etag=answer.headers.get("etag"),
-                last_modified=answer.headers.get("last-modified"),
-            )
+    async def follow(self, request: Request) -> Response:
+        """Return the final answer, following at most MAX_REDIRECTS redirects, each checked before it is made."""
+        next_request = self.client.build_request("GET", request.url, headers=request.headers)
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = await self.client.send(next_request, stream=True)
+            try:
+                if answer.next_request is None:
+                    return await read_response(request, answer)
+                next_request = answer.next_request
+                check_redirect(request, str(next_request.url))
+            finally:
+                await answer.aclose()
+        raise FetchError(request.url, f"more than {MAX_REDIRECTS} redirects", transient=False)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one get() asks for: the URL, its conditional headers and its limits."""
+
+    url: str
+    headers: dict[str, str]
+    hosts: frozenset[str]
+    max_bytes: int
 
 
 def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -106,18 +127,44 @@ def check_status(url: str, answer: httpx.Response) -> None:
                      retry_after=parse_retry_after(answer.headers.get("retry-after")))
 
 
+def check_redirect(request: Request, target: str) -> None:
+    """Refuse a redirect out of http(s) or to a host the source does not allow, before it is followed."""
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(request.url, f"redirected to {target}, which is not an http(s) URL", transient=False)
+    if request.hosts and parts.hostname not in request.hosts:
+        raise FetchError(request.url, f"redirected to {target}, whose host {parts.hostname} is not in the "
+                         "source's hosts (add it to hosts if the site moved there)", transient=False)
+
+
+async def read_response(request: Request, answer: httpx.Response) -> Response:
+    check_status(request.url, answer)
+    return Response(
+        url=str(answer.url),
+        status=answer.status_code,
+        body=await read_capped(request.url, answer, request.max_bytes),
+        content_type=answer.headers.get("content-type", ""),
+        etag=answer.headers.get("etag"),
+        last_modified=answer.headers.get("last-modified"),
+    )
+
+
 async def read_capped(url: str, answer: httpx.Response, max_bytes: int) -> bytes:
-    """Read the body, refusing more than max_bytes so that memory stays bounded."""
+    """Read the body, refusing more than max_bytes (after decompression) so that memory stays bounded."""
     declared = answer.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise FetchError(url, f"body of {int(declared)} bytes is over http.max_bytes ({max_bytes})", transient=False)
+        raise FetchError(url, too_big(f"body of {int(declared)} bytes", max_bytes), transient=False)
     chunks, size = [], 0
     async for chunk in answer.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise FetchError(url, f"body is over http.max_bytes ({max_bytes} bytes)", transient=False)
+            raise FetchError(url, too_big("body", max_bytes), transient=False)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def too_big(what: str, max_bytes: int) -> str:
+    return f"{what} is over the limit of {max_bytes} bytes, skipped (raise http.max_bytes if it is genuine)"
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -2,6 +2,8 @@
 
 Standard-library loggers (httpx, apscheduler, git) go through the same processors, and every
 event passes `redact_secrets` so that no token or password in a URL reaches a log line.
+Listeners (metrics, the progress of `once`, the daemon's summary) see each of mirrord's own events,
+so that everything an operator reads is derived from the one stream of events.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import logging
 import logging.handlers
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 CREDENTIALS_IN_URL = re.compile(r"(?<=://)[^/@\s]+@")
 SECRETS: set[str] = set()
+LISTENERS: list[Callable[[dict], None]] = []
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler")
 
 
 def register_secret(value: str | None) -> None:
@@ -35,12 +40,28 @@ def redact_secrets(_logger, _name, event: dict) -> dict:
     return {key: scrub(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
+def add_listener(listener: Callable[[dict], None]) -> None:
+    """Call listener with every mirrord event (redacted, debug ones included), in the thread that logs it."""
+    LISTENERS.append(listener)
+
+
+def remove_listener(listener: Callable[[dict], None]) -> None:
+    LISTENERS.remove(listener)
+
+
+def tell_listeners(_logger, _name, event: dict) -> dict:
+    for listener in LISTENERS:
+        listener(event)
+    return event
+
+
 SHARED_PROCESSORS = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
     redact_secrets,
 ]
+FOREIGN_PROCESSORS = [structlog.stdlib.add_logger_name, *SHARED_PROCESSORS]
 
 
 def configure_logging(log_file: Path | None, verbose: bool = False, console_level: int = logging.INFO) -> None:
@@ -56,10 +77,10 @@ def configure_logging(log_file: Path | None, verbose: bool = False, console_leve
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*SHARED_PROCESSORS, tell_listeners, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
@@ -70,7 +91,7 @@ def file_handler(log_file: Path) -> logging.Handler:
     """JSON lines, reopened when logrotate moves the file."""
     handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=SHARED_PROCESSORS,
+        foreign_pre_chain=FOREIGN_PROCESSORS,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
                     structlog.processors.JSONRenderer(ensure_ascii=False)]))
@@ -81,7 +102,7 @@ def console_handler(level: int) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=SHARED_PROCESSORS,
+        foreign_pre_chain=FOREIGN_PROCESSORS,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]))
     return handler

@@ -144,6 +144,8 @@ class Article:
     body_html: str
     text_length: int
     fetched: datetime
+    # Pictures downloaded for `images = "download"`, paths relative to the page's folder (`<id>.files/<name>`).
+    images: tuple[PageFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,3 +179,17 @@ class SourceResult:
     published: list[str] = field(default_factory=list)
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """A source's last cycle as the state remembers it, for `mirrord status`."""
+
+    source: str
+    mirror: str
+    last_cycle: datetime | None
+    duration_ms: int | None
+    published: int
+    error: str | None
+    failures: int
+    next_run: datetime | None

@@ -9,31 +9,36 @@ failed article never makes mirrord skip an article for good.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 from mirrord.discover import discover_feed, discover_listing
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError, FetchError, HeldBack, PublishError
-from mirrord.extract import extract_article
+from mirrord.extract import extract_article, image_file, image_urls, with_local_images
 from mirrord.fetch import Fetcher
 from mirrord.index import index_path, parse_index, render_index, render_readme
 from mirrord.log import get_logger
 from mirrord.model import Article, Channel, Config, Discovery, Entry, LedgerRow, Mirror, PageFile, Response, Source
-from mirrord.publish import Workspace, mirror_lock
+from mirrord.publish import RemoteMoved, Workspace, mirror_lock
 from mirrord.render import page_parts, page_path, parse_metadata, render_page
 from mirrord.state import State
 
 log = get_logger()
+# Pictures above this size stay on the site: the mirror is a git repository that only grows.
+IMAGE_MAX_BYTES = 5_000_000
 
 
 @dataclass(frozen=True)
 class Options:
+    """How a run goes: `push_backoff` makes a remote that failed wait its turn (the daemon); `once` tries now."""
+
     push: bool = True
     dry_run: bool = False
-    lock_wait: float = 30.0
+    lock_wait: float = float(os.environ.get("MIRRORD_LOCK_WAIT", "30"))
+    push_backoff: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     channels = [channel for source in sources for channel in source.channels]
     discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
     plan = plan_cycle(mirror, list(zip(channels, discoveries, strict=True)), state, rebuilt)
+    log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     local = state.live_paths_by_url(mirror.name) if mirror.links == "rewrite" else {}
     local.update({c.entry.url: page_path(c.channel.name, c.entry.id) for c in plan.candidates})
     articles = await asyncio.gather(*(fetch_article(c, mirror, fetcher, local, report) for c in plan.candidates))
@@ -139,6 +145,10 @@ def open_workspace(config: Config, mirror: Mirror, state: State, report: Report)
         report.failures.append(str(error))
         log.error("commit.failed", mirror=mirror.name, error=str(error))
         return None, False
+    settled = state.settle_cycle(mirror.name, workspace.head())
+    if settled is not None:
+        log.warning("cycle.recovered", mirror=mirror.name, commit=workspace.head(),
+                    error="an interrupted cycle " + ("had committed: recorded" if settled else "had not committed"))
     if state.has_rows(mirror.name) or workspace.head() is None:
         return workspace, False
     live, pruned = rebuilt_ledger(config, mirror, workspace)
@@ -179,11 +189,14 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
                            report: Report) -> tuple[Discovery, Response] | None:
     """Return the channel's entries and the response they came from; None when it failed (logged)."""
     context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
+    if backed_off(channel, state, report, context):
+        return None
     try:
         response = await fetcher.get(channel.url, *state.validators(channel.url))
         discovery = read_channel(channel, response)
     except (FetchError, DiscoverError) as error:
-        log.warning("fetch.failed", **context, error=str(error))
+        log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,
+                    error=str(error))
         state.channel_failed(channel.source, channel.name, str(error))
         report.failures.append(f"channel {channel.source}/{channel.name}: {error}")
         return None
@@ -191,6 +204,20 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     for skip in discovery.skipped:
         log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
     return discovery, response
+
+
+def backed_off(channel: Channel, state: State, report: Report, context: dict[str, str]) -> bool:
+    """Tell whether a channel that failed several cycles in a row must wait before its next poll; such a
+    channel still counts as failing (logged, in the report) so that it is not forgotten."""
+    backoff = state.channel_backoff(channel.source, channel.name)
+    if backoff is None or backoff[0] <= datetime.now(timezone.utc):
+        return False
+    retry_at, failures, error = backoff
+    reason = (f"failed {failures} cycles in a row, next poll after {retry_at:%Y-%m-%d %H:%M} UTC "
+              f"(last error: {error})")
+    log.warning("channel.backed_off", **context, error=reason)
+    report.failures.append(f"channel {channel.source}/{channel.name}: {reason}")
+    return True
 
 
 def read_channel(channel: Channel, response: Response) -> Discovery:
@@ -252,7 +279,9 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
     try:
         page = await fetch_page(entry, channel, fetcher) if channel.rules.content else None
         links = relative_links(local, page_path(channel.name, entry.id))
-        return extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
+        article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
+        log.debug("article.extracted", **context)
+        return await download_images(article, fetcher, context) if mirror.images == "download" else article
     except HeldBack as reason:
         log.warning("article.skipped", **context, error=str(reason))
         report.held_back.append((entry.url, str(reason)))
@@ -263,11 +292,25 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
 
 
 async def fetch_page(entry: Entry, channel: Channel, fetcher: Fetcher) -> str:
-    response = await fetcher.get(entry.url)
-    host = urlsplit(response.url).hostname or ""
-    if channel.rules.hosts and host not in channel.rules.hosts:
-        raise HeldBack(f"redirected to {response.url}, whose host is not in hosts")
+    """Return the decoded text of an article's page; redirects may not leave the source's hosts."""
+    response = await fetcher.get(entry.url, hosts=channel.rules.hosts)
     return decode_html(response.body, response.content_type)
+
+
+async def download_images(article: Article, fetcher: Fetcher, context: dict[str, str]) -> Article:
+    """Return the article with its pictures stored beside its page, for readers who cannot reach the site.
+    A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it."""
+    urls = image_urls(article)
+    files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))
+    return with_local_images(article, {url: file for url, file in zip(urls, files, strict=True) if file})
+
+
+async def download_image(article: Article, url: str, fetcher: Fetcher, context: dict[str, str]) -> PageFile | None:
+    try:
+        return image_file(article, await fetcher.get(url, max_bytes=IMAGE_MAX_BYTES))
+    except FetchError as error:
+        log.warning("image.failed", **{**context, "url": url}, error=str(error))
+        return None
 
 
 def relative_links(local: dict[str, str], from_path: str) -> dict[str, str]:
@@ -288,7 +331,7 @@ def publish(config: Config, mirror: Mirror, published: list[tuple[Candidate, Art
         return
     save_validators(plan, report, state)
     if options.push:
-        push_remotes(mirror, workspace, state, report)
+        push_remotes(mirror, workspace, state, report, options)
 
 
 def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate, Article]], plan: Plan,
@@ -305,12 +348,12 @@ def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate
         state.record_cycle(new_rows + plan.old, pruned + plan.old, "")
         return
     files += indexes + [readme_file(config, mirror, new_rows, pruned, state, now)]
-    workspace.delete(doomed)
-    workspace.write(files)
+    state.begin_cycle(mirror.name, workspace.head(), new_rows + plan.old, pruned + plan.old)
+    workspace.write(files, doomed)
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(kept),
                                            pruned=len(doomed))
-    report.commit = workspace.commit([f.path for f in files], doomed, message)
-    state.record_cycle(new_rows + plan.old, pruned + plan.old, report.commit or "")
+    report.commit = workspace.commit(files, doomed, message)
+    state.finish_cycle(mirror.name, report.commit)
     report.published = [page_path(a.channel, a.id) for _, a in kept]
     report.pruned = [p for p in doomed if p.endswith(".md")]
     for _, article in kept:
@@ -393,24 +436,66 @@ def save_validators(plan: Plan, report: Report, state: State) -> None:
             state.save_validators(url, response.etag, response.last_modified)
 
 
-def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Report) -> None:
-    """Push to every remote that lacks HEAD; one failing does not stop the others."""
-    head = workspace.head()
-    if head is None:
+def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Report, options: Options) -> None:
+    """Push to every remote that lacks HEAD, the first one first; one failing does not stop the others.
+    Then squash the history if it grew past `squash_after`, and record the repository's size."""
+    if workspace.head() is None:
         return
     for name, url in workspace.remote_names():
-        if state.pushed_commit(mirror.name, url) == head:
+        if state.pushed_commit(mirror.name, url) == workspace.head():
             continue
+        if options.push_backoff and not state.push_due(mirror.name, url):
+            log.info("push.deferred", mirror=mirror.name, remote=url)
+            continue
+        push_remote(mirror, workspace, name, url, state, report)
+    if mirror.squash_after and workspace.commits_since(None) > mirror.squash_after and not report.failures:
+        squash_history(mirror, workspace, state, report)
+    state.record_repository(mirror.name, workspace.head(), workspace.commits_since(None), workspace.size_bytes())
+
+
+def push_remote(mirror: Mirror, workspace: Workspace, name: str, url: str, state: State, report: Report) -> None:
+    """Push to one remote; if it moved, bring its commits in first (never force). Record the outcome."""
+    try:
         try:
             workspace.push(name)
+        except RemoteMoved:
+            log.info("push.integrate", mirror=mirror.name, remote=url)
+            workspace.integrate(name, rewrite=not pushed_elsewhere(mirror, workspace, url, state))
+            workspace.push(name)
+    except PublishError as error:
+        unpushed = workspace.commits_since(state.pushed_commit(mirror.name, url))
+        log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error), unpushed=unpushed)
+        state.push_failed(mirror.name, url, str(error), unpushed)
+        report.failures.append(f"push to {url}: {error}")
+        return
+    state.push_succeeded(mirror.name, url, workspace.head())
+    report.pushed.append(url)
+    log.info("push.done", mirror=mirror.name, remote=url, commit=workspace.head())
+
+
+def pushed_elsewhere(mirror: Mirror, workspace: Workspace, url: str, state: State) -> bool:
+    """Tell whether another remote has commits that rebasing onto `url`'s branch would rewrite."""
+    others = [state.pushed_commit(mirror.name, other) for _, other in workspace.remote_names() if other != url]
+    return any(sha and not workspace.is_ancestor(sha, "FETCH_HEAD") for sha in others)
+
+
+def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: Report) -> None:
+    """Replace the history by one commit with the same tree and force-push it, each push leased on the
+    commit that remote was last given, so that a remote that moved meanwhile is never overwritten."""
+    before = workspace.head()
+    count = workspace.commits_since(None)
+    single = workspace.squash(f"mirrord: history squashed ({count} commits, squash_after = {mirror.squash_after})")
+    log.info("commit.squashed", mirror=mirror.name, commit=single, pruned=count)
+    for name, url in workspace.remote_names():
+        try:
+            workspace.push(name, lease=before)
         except PublishError as error:
             log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error))
-            state.push_failed(mirror.name, url, str(error))
+            state.push_failed(mirror.name, url, str(error), 1)
             report.failures.append(f"push to {url}: {error}")
             continue
-        state.push_succeeded(mirror.name, url, head)
-        report.pushed.append(url)
-        log.info("push.done", mirror=mirror.name, remote=url, commit=head)
+        state.push_succeeded(mirror.name, url, single)
+        log.info("push.done", mirror=mirror.name, remote=url, commit=single)
 
 
 def elapsed_ms(started: datetime) -> int:

@@ -8,8 +8,10 @@ staged: a mirror of 100k pages must not be scanned to commit 50.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
+import shlex
 import shutil
 import time
 from collections.abc import Iterator
@@ -21,7 +23,6 @@ import git
 from mirrord.errors import LockHeld, PublishError
 from mirrord.model import Mirror, PageFile
 
-STAGE_BATCH = 500
 URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 REMOTE_PREFIX = "mirrord-"
 
@@ -61,59 +62,125 @@ def mirror_lock(state_dir: Path, mirror: str, wait: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def git_environment(mirror: Mirror, state_dir: Path) -> dict[str, str]:
-    """Return the environment git runs with: our identity, no prompts, the deploy key if any."""
+ASKPASS = """#!/bin/sh
+# Written by mirrord: answers git's credential prompts from the environment, so that the token is
+# never stored in a URL, in .git/config or on disk.
+case "$1" in
+    Username*) printf '%s\\n' x-access-token ;;
+    *) printf '%s\\n' "$MIRRORD_GIT_TOKEN" ;;
+esac
+"""
+UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
+STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
+WRITING_MARKER = "mirrord-writing"
+STALE_INDEX_MARKER = "mirrord-index-stale"
+MOVED = re.compile(r"fetch first|non-fast-forward")
+
+
+class RemoteMoved(PublishError):
+    """The remote has commits we do not have: fetch and rebase, never force."""
+
+
+def git_environment(mirror: Mirror, state_dir: Path, environ: dict[str, str]) -> dict[str, str]:
+    """Return the environment git runs with: our identity, no prompts, the deploy key or token if any."""
     name, _, email = mirror.author.partition(" <")
     env = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email.rstrip(">"),
-           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email.rstrip(">")}
-    if mirror.ssh_key:
-        env["GIT_SSH_COMMAND"] = (
-            f"ssh -i '{mirror.ssh_key}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
-            f"-o UserKnownHostsFile='{state_dir / 'known_hosts'}'")
+           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email.rstrip(">"), "GIT_EDITOR": "true",
+           "GIT_SSH_COMMAND": ssh_command(mirror.ssh_key, state_dir / "known_hosts")}
+    if mirror.token_env and environ.get(mirror.token_env):
+        env["GIT_ASKPASS"] = str(askpass_script(state_dir))
+        env["MIRRORD_GIT_TOKEN"] = environ[mirror.token_env]
     return env
+
+
+def ssh_command(key: str | None, known_hosts: Path) -> str:
+    """Return the ssh command git uses: never prompts, learns new host keys into our own file."""
+    identity = f"-i {shlex.quote(key)} -o IdentitiesOnly=yes " if key else ""
+    return (f"ssh {identity}-o BatchMode=yes -o StrictHostKeyChecking=accept-new "
+            f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} -o ConnectTimeout=30")
+
+
+def askpass_script(state_dir: Path) -> Path:
+    path = state_dir / "git-askpass"
+    if not path.is_file() or path.read_text() != ASKPASS:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(ASKPASS)
+        path.chmod(0o700)
+    return path
+
+
+def secrets_of(mirror: Mirror, environ: dict[str, str]) -> list[str]:
+    """Return what must never appear in a message about this mirror: its token and key path."""
+    token = environ.get(mirror.token_env or "", "")
+    return [secret for secret in (token, mirror.ssh_key or "") if len(secret) >= 4]
 
 
 class Workspace:
     """mirrord's working clone of one mirror, open for one cycle."""
 
-    def __init__(self, root: Path, mirror: Mirror, env: dict[str, str]):
+    def __init__(self, root: Path, mirror: Mirror, env: dict[str, str], secrets: list[str]):
         self.root = root
         self.mirror = mirror
+        self.secrets = secrets
+        self.env = env
         self.repo = git.Repo(root)
         self.git = self.repo.git
         self.git.update_environment(**env)
 
     @classmethod
-    def open(cls, state_dir: Path, mirror: Mirror) -> Workspace:
-        """Return the mirror's clone, created (from its first remote when it has one) and cleaned up."""
+    def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None) -> Workspace:
+        """Return the mirror's clone: created (from its first remote when that has history), and brought
+        back to its last commit if a cycle was interrupted there."""
+        environ = dict(os.environ if environ is None else environ)
         root = state_dir / "repos" / mirror.name
+        secrets = secrets_of(mirror, environ)
         try:
             if not (root / ".git").is_dir():
                 root.mkdir(parents=True, exist_ok=True)
                 git.Repo.init(root, initial_branch=mirror.branch).close()
-            workspace = cls(root, mirror, git_environment(mirror, state_dir))
+            remove_stale_locks(root / ".git")
+            workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
+            workspace.recover()
             workspace.configure_remotes()
             if workspace.head() is None:
                 workspace.adopt_remote_history()
-            else:
-                workspace.discard_uncommitted()
         except (OSError, git.GitError) as error:
-            raise PublishError(f"cannot prepare the working clone {root}: {redact(str(error))}") from None
+            raise PublishError(f"cannot prepare the working clone {root}: {scrub(str(error), secrets)}") from None
         return workspace
 
     def close(self) -> None:
         self.repo.close()
 
+    def message(self, error: git.GitCommandError) -> str:
+        """Return git's own reason for a failure, on one line, with no secret in it."""
+        text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
+        return scrub(text, self.secrets)
+
+    def recover(self) -> None:
+        """Undo what an interrupted cycle left: a rebase in progress, written but uncommitted files."""
+        git_dir = self.root / ".git"
+        if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+            self.git.rebase("--abort")
+        if (git_dir / WRITING_MARKER).exists() and self.head() is not None:
+            self.git.reset("-q", "--hard", "HEAD")
+            self.git.clean("-q", "-f", "-d")
+            (git_dir / STALE_INDEX_MARKER).unlink(missing_ok=True)
+        (git_dir / WRITING_MARKER).unlink(missing_ok=True)
+
     def configure_remotes(self) -> None:
         """Make the clone's remotes exactly the configured ones, named mirrord-1, mirrord-2, ..."""
-        wanted = {f"{REMOTE_PREFIX}{i}": url for i, url in enumerate(self.mirror.remotes, 1)}
+        wanted = dict(self.remote_names())
         present = set(self.git.remote().split())
         for name in present - wanted.keys():
             self.git.remote("remove", name)
         for name, url in wanted.items():
-            self.git.remote("set-url" if name in present else "add", name, url)
+            if name not in present:
+                self.git.remote("add", name, url)
+            elif self.git.remote("get-url", name) != url:
+                self.git.remote("set-url", name, url)
         self.git.config("core.quotepath", "false")
         self.git.config("commit.gpgsign", "false")
+        self.git.config("gc.autoDetach", "false")
 
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
@@ -126,11 +193,6 @@ class Workspace:
             except git.GitCommandError:
                 return
             self.git.reset("-q", "--hard", "FETCH_HEAD")
-
-    def discard_uncommitted(self) -> None:
-        """Throw away what an interrupted cycle left; what matters is in commits and the ledger."""
-        self.git.reset("-q", "--hard", "HEAD")
-        self.git.clean("-q", "-f", "-d")
 
     def head(self) -> str | None:
         try:
@@ -151,39 +213,160 @@ class Workspace:
         deleted = self.git.log("--diff-filter=D", "--name-only", "--format=", "--", "pages").split()
         return [path for path in dict.fromkeys(deleted) if path.endswith(".md") and not (self.root / path).exists()]
 
-    def write(self, files: list[PageFile]) -> None:
-        for file in files:
-            target = self.root / file.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(file.data)
-
-    def delete(self, paths: list[str]) -> None:
-        for path in paths:
+    def write(self, files: list[PageFile], deleted: list[str]) -> None:
+        """Write and delete files, marked as a cycle in progress until the commit, so a crash is undone."""
+        (self.root / ".git" / WRITING_MARKER).touch()
+        for path in deleted:
             target = self.root / path
             if target.is_dir():
                 shutil.rmtree(target)
             else:
                 target.unlink(missing_ok=True)
+        for file in files:
+            target = self.root / file.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.data)
 
-    def commit(self, written: list[str], deleted: list[str], message: str) -> str | None:
-        """Stage exactly the paths written and deleted, and commit. Return the commit, None if nothing changed."""
-        for start in range(0, len(written), STAGE_BATCH):
-            self.git.add("--", *written[start:start + STAGE_BATCH])
-        for start in range(0, len(deleted), STAGE_BATCH):
-            self.git.rm("-q", "-r", "--cached", "--ignore-unmatch", "--", *deleted[start:start + STAGE_BATCH])
-        status, _, _ = self.git.diff("--cached", "--quiet", with_extended_output=True, with_exceptions=False)
-        if status == 0:
-            return None
-        try:
-            self.git.commit("-q", "--no-verify", "-m", message)
-        except git.GitCommandError as error:
-            raise PublishError(f"git commit failed in {self.root}: {redact(str(error.stderr).strip())}") from None
-        return self.head()
+    def commit(self, files: list[PageFile], deleted: list[str], message: str) -> str | None:
+        """Commit the files written and the paths deleted on top of HEAD. Return the commit, None if the tree
+        did not change.
 
-    def push(self, remote: str) -> None:
-        """Push the branch to remote. Raise PublishError with git's reason, credentials removed."""
+        The commit is built by `git fast-import` from HEAD's trees and the changed paths alone, without
+        the index: its cost follows what changed, not how many pages the mirror holds. The index is left
+        behind and brought back only when a worktree command needs it (`sync_index`)."""
+        parent = self.head()
+        stream = self.root / ".git" / "mirrord-import"
+        stream.write_bytes(fast_import_stream(f"refs/heads/{self.mirror.branch}", parent, files, deleted, message,
+                                              self.env))
         try:
-            self.git.push("-q", "--porcelain", remote, f"HEAD:refs/heads/{self.mirror.branch}")
+            with open(stream, "rb") as commands:
+                self.git.fast_import("--quiet", istream=commands)
+            created = self.head()
+            if parent and self.git.rev_parse(f"{created}^{{tree}}") == self.git.rev_parse(f"{parent}^{{tree}}"):
+                self.git.update_ref(f"refs/heads/{self.mirror.branch}", parent, created)
+                created = None
         except git.GitCommandError as error:
-            reason = " ".join(str(error.stderr).split()) or f"git exited {error.status}"
-            raise PublishError(redact(reason)) from None
+            raise PublishError(f"git commit failed in {self.root}: {self.message(error)}") from None
+        finally:
+            stream.unlink(missing_ok=True)
+        (self.root / ".git" / WRITING_MARKER).unlink(missing_ok=True)
+        (self.root / ".git" / STALE_INDEX_MARKER).touch()
+        if created:
+            self.git.gc("--auto", "--quiet")  # each import adds a small pack; repacked when they pile up
+        return created
+
+    def sync_index(self) -> None:
+        """Make the index match HEAD again (commits bypass it) before a command that works in the worktree."""
+        marker = self.root / ".git" / STALE_INDEX_MARKER
+        if marker.exists() and self.head() is not None:
+            self.git.reset("-q", "--hard", "HEAD")
+        marker.unlink(missing_ok=True)
+
+    def push(self, remote: str, lease: str | None = None) -> None:
+        """Push the branch to remote (with --force-with-lease=lease when squashing). Raise RemoteMoved when
+        the remote has commits of its own, PublishError for any other failure, with git's reason."""
+        ref = f"refs/heads/{self.mirror.branch}"
+        force = [f"--force-with-lease={ref}:{lease}"] if lease else []
+        try:
+            self.git.push("--porcelain", *force, remote, f"HEAD:{ref}")
+        except git.GitCommandError as error:
+            reason = self.message(error)
+            raise (RemoteMoved if MOVED.search(reason) and not lease else PublishError)(reason) from None
+
+    def integrate(self, remote: str, rewrite: bool) -> None:
+        """Bring the remote's commits in: rebase ours onto them when none of ours was pushed anywhere yet
+        (rewrite), merge otherwise, so that no pushed commit is ever rewritten. Where both sides changed a
+        file, ours wins: indexes and README are regenerated from the ledger, pages only added or pruned by us."""
+        try:
+            self.sync_index()
+            self.git.fetch("-q", remote, self.mirror.branch)
+            if rewrite:
+                self.settle_conflicts(self.git.rebase("-X", "theirs", "FETCH_HEAD", **UNCHECKED)[0], "REBASE_HEAD",
+                                      lambda: self.git.rebase("--continue", **UNCHECKED)[0])
+            else:
+                self.settle_conflicts(self.git.merge("--no-edit", "-X", "ours", "FETCH_HEAD", **UNCHECKED)[0], "HEAD",
+                                      lambda: self.git.commit("-q", "--no-edit", "--no-verify", **UNCHECKED)[0])
+        except (git.GitCommandError, PublishError) as error:
+            self.git.rebase("--abort", **UNCHECKED)
+            self.git.merge("--abort", **UNCHECKED)
+            reason = self.message(error) if isinstance(error, git.GitCommandError) else str(error)
+            raise PublishError(f"could not bring in the remote's new commits: {reason}") from None
+
+    def settle_conflicts(self, status: int, ours: str, proceed) -> None:
+        """Resolve each stopped step with our side (`ours` names it) and go on, a bounded number of times."""
+        for _ in range(self.commits_since("FETCH_HEAD") + 2):
+            if status == 0:
+                return
+            for path in self.git.diff("--name-only", "--diff-filter=U").splitlines():
+                if self.git.cat_file("-e", f"{ours}:{path}", **UNCHECKED)[0]:
+                    self.git.rm("-q", "--", path)
+                else:
+                    self.git.checkout(ours, "--", path)
+                    self.git.add("--", path)
+            status = proceed()
+        raise PublishError("conflicts remained after taking our side")
+
+    def is_ancestor(self, older: str | None, newer: str) -> bool:
+        """Tell whether commit older is in newer's history (None, an unknown commit: no)."""
+        return bool(older) and self.git.merge_base("--is-ancestor", older, newer, **UNCHECKED)[0] == 0
+
+    def commits_since(self, base: str | None) -> int:
+        """Return how many commits HEAD has that base does not (all of them without a base)."""
+        if self.head() is None:
+            return 0
+        span = f"{base}..HEAD" if base and self.has_commit(base) else "HEAD"
+        return int(self.git.rev_list("--count", span))
+
+    def has_commit(self, sha: str) -> bool:
+        return self.git.cat_file("-e", f"{sha}^{{commit}}", **UNCHECKED)[0] == 0
+
+    def squash(self, message: str) -> str:
+        """Replace the history by one commit holding the same tree; return it."""
+        single = self.git.commit_tree("HEAD^{tree}", "-m", message)
+        self.git.update_ref(f"refs/heads/{self.mirror.branch}", single)
+        return single
+
+    def size_bytes(self) -> int:
+        """Return the size of the repository's objects on disk."""
+        counts = dict(line.split(": ", 1) for line in self.git.count_objects("-v").splitlines())
+        return (int(counts.get("size", 0)) + int(counts.get("size-pack", 0))) * 1024
+
+
+def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], deleted: list[str], message: str,
+                       environment: dict[str, str]) -> bytes:
+    """Return the `git fast-import` commands of one commit: the files, the deletions, on top of parent."""
+    when = f"{int(time.time())} +0000"
+    author = f"{environment['GIT_AUTHOR_NAME']} <{environment['GIT_AUTHOR_EMAIL']}> {when}"
+    committer = f"{environment['GIT_COMMITTER_NAME']} <{environment['GIT_COMMITTER_EMAIL']}> {when}"
+    text = message.encode("utf-8")
+    parts = [f"commit {ref}\nauthor {author}\ncommitter {committer}\ndata {len(text)}\n".encode(), text, b"\n"]
+    if parent:
+        parts.append(f"from {parent}\n".encode())
+    parts += [f"D {quoted_path(path)}\n".encode() for path in deleted]
+    for file in files:
+        parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
+    return b"".join(parts)
+
+
+def quoted_path(path: str) -> str:
+    """Quote a path for fast-import when it could be misread (ids are safe file names, so rarely)."""
+    if path.startswith('"') or any(c in path for c in "\n\\ "):
+        return json.dumps(path, ensure_ascii=False)
+    return path
+
+
+def remove_stale_locks(git_dir: Path) -> None:
+    """Remove lock files a killed git left; safe because we hold the mirror's lock."""
+    for name in STALE_LOCKS:
+        (git_dir / name).unlink(missing_ok=True)
+    refs = git_dir / "refs"
+    for lock in refs.rglob("*.lock") if refs.is_dir() else ():
+        lock.unlink(missing_ok=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Remove credentials in URLs and every known secret from text."""
+    text = redact(text)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import posixpath
 import re
 from urllib.parse import quote
 
@@ -29,7 +30,8 @@ def page_parts(path: str) -> tuple[str, str] | None:
 
 
 def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
-    """Return the files of one published article: its page and, when asked for, its QR code."""
+    """Return the files of one published article: its page, its QR code when asked for, and its downloaded
+    pictures in `<id>.files/` beside it (so that pruning the page's files prunes them)."""
     path = page_path(article.channel, article.id)
     share_url = f"{mirror.public_url}/{path}" if mirror.public_url else None
     with_qr = mirror.qr and share_url is not None
@@ -48,7 +50,8 @@ def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
     files = [PageFile(path, page.encode("utf-8"))]
     if with_qr:
         files.append(PageFile(f"{path}.png", qr_png(share_url)))
-    return files
+    folder = posixpath.dirname(path)
+    return files + [PageFile(f"{folder}/{image.path}", image.data) for image in article.images]
 
 
 def html_block(fragment: str, body: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from mirrord.model import LedgerRow
+from mirrord.model import LedgerRow, SourceRecord, SourceResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -20,20 +21,49 @@ CREATE INDEX IF NOT EXISTS articles_by_url ON articles (mirror, url);
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (mirror, path);
 CREATE TABLE IF NOT EXISTS validators (
     url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT);
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT PRIMARY KEY, mirror TEXT NOT NULL, last_cycle TEXT, duration_ms INTEGER,
+    published INTEGER NOT NULL DEFAULT 0, error TEXT, failures INTEGER NOT NULL DEFAULT 0, next_run TEXT);
 CREATE TABLE IF NOT EXISTS channels (
     source TEXT NOT NULL, channel TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT, last_attempt TEXT, last_success TEXT,
     PRIMARY KEY (source, channel));
 CREATE TABLE IF NOT EXISTS remotes (
     mirror TEXT NOT NULL, remote TEXT NOT NULL, pushed_commit TEXT, last_error TEXT,
-    last_attempt TEXT, last_success TEXT,
+    last_attempt TEXT, last_success TEXT, failures INTEGER NOT NULL DEFAULT 0, unpushed INTEGER NOT NULL DEFAULT 0,
+    next_attempt TEXT,
     PRIMARY KEY (mirror, remote));
+CREATE TABLE IF NOT EXISTS mirrors (
+    mirror TEXT PRIMARY KEY, head TEXT, commits INTEGER, size_bytes INTEGER, updated TEXT);
+CREATE TABLE IF NOT EXISTS pending (
+    mirror TEXT PRIMARY KEY, base TEXT NOT NULL, new_rows TEXT NOT NULL, pruned_rows TEXT NOT NULL);
 """
 ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq"
 
 
+PUSH_BACKOFF_BASE = 60
+PUSH_BACKOFF_CAP = 3600
+# A channel failing more than CHANNEL_FREE_FAILURES cycles in a row waits before its next poll: 10 min,
+# doubling up to 6 h, so that a dead feed is not hammered yet is never given up on.
+CHANNEL_FREE_FAILURES = 2
+CHANNEL_BACKOFF_BASE = 600
+CHANNEL_BACKOFF_CAP = 6 * 3600
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def row_to_json(row: LedgerRow) -> dict:
+    return {**row.__dict__, "time": row.time.isoformat()}
+
+
+def row_from_json(values: dict) -> LedgerRow:
+    return LedgerRow(**{**values, "time": datetime.fromisoformat(values["time"])})
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def to_row(values: tuple) -> LedgerRow:
@@ -89,13 +119,47 @@ class State:
     def record_cycle(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
         """Record what one commit published and pruned, in one transaction."""
         with self.db:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), commit)
-                 for r in new])
-            self.db.executemany("UPDATE articles SET pruned = 1 WHERE mirror = ? AND channel = ? AND id = ?",
-                                [(r.mirror, r.channel, r.id) for r in pruned])
+            self.record_rows(new, pruned, commit)
+
+    def record_rows(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), commit) for r in new])
+        self.db.executemany("UPDATE articles SET pruned = 1 WHERE mirror = ? AND channel = ? AND id = ?",
+                            [(r.mirror, r.channel, r.id) for r in pruned])
+
+    def begin_cycle(self, mirror: str, base: str | None, new: list[LedgerRow], pruned: list[LedgerRow]) -> None:
+        """Remember what a commit about to be made records, so that a crash between the commit and
+        `finish_cycle` is settled by `settle_cycle`: recorded if the commit exists, forgotten if not."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+                            (mirror, base or "", json.dumps([row_to_json(r) for r in new]),
+                             json.dumps([row_to_json(r) for r in pruned])))
+
+    def finish_cycle(self, mirror: str, commit: str | None) -> None:
+        """Record the pending rows as published by commit, in one transaction with clearing them."""
+        found = self.db.execute("SELECT new_rows, pruned_rows FROM pending WHERE mirror = ?", (mirror,)).fetchone()
+        if found is None:
+            return
+        new, pruned = ([row_from_json(v) for v in json.loads(text)] for text in found)
+        with self.db:
+            self.record_rows(new, pruned, commit or "")
+            self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
+
+    def settle_cycle(self, mirror: str, head: str | None) -> bool | None:
+        """Settle a cycle a crash interrupted: True if its commit was made (rows recorded), False if not
+        (rows forgotten, the articles are fetched again), None if no cycle was pending."""
+        found = self.db.execute("SELECT base FROM pending WHERE mirror = ?", (mirror,)).fetchone()
+        if found is None:
+            return None
+        committed = (head or "") != found[0]
+        if committed:
+            self.finish_cycle(mirror, head)
+        else:
+            with self.db:
+                self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
+        return committed
 
     def has_rows(self, mirror: str) -> bool:
         return self.db.execute("SELECT 1 FROM articles WHERE mirror = ? LIMIT 1", (mirror,)).fetchone() is not None
@@ -126,23 +190,101 @@ class State:
                 "ON CONFLICT DO UPDATE SET failures = failures + 1, last_error = excluded.last_error, "
                 "last_attempt = excluded.last_attempt", (source, channel, error, now()))
 
+    def channel_backoff(self, source: str, channel: str) -> tuple[datetime, int, str] | None:
+        """Return (when to poll again, failures in a row, last error) of a channel backed off after failing
+        several cycles in a row; None when it is polled as usual."""
+        found = self.db.execute("SELECT failures, last_error, last_attempt FROM channels WHERE source = ? "
+                                "AND channel = ?", (source, channel)).fetchone()
+        if not found or found[0] <= CHANNEL_FREE_FAILURES or not found[2]:
+            return None
+        failures, error, last_attempt = found
+        delay = min(CHANNEL_BACKOFF_CAP, CHANNEL_BACKOFF_BASE * 2 ** min(failures - CHANNEL_FREE_FAILURES - 1, 20))
+        return datetime.fromisoformat(last_attempt) + timedelta(seconds=delay), failures, error or ""
+
+    def source_cycle_done(self, mirror: str, result: SourceResult, started: datetime, duration_ms: int) -> None:
+        """Record a source's cycle; its failures count up while cycles fail and go back to 0 on a clean one."""
+        error = result.failed[0] if result.failed else None
+        with self.db:
+            self.db.execute(
+                "INSERT INTO sources (source, mirror, last_cycle, duration_ms, published, error, failures) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET mirror = excluded.mirror, "
+                "last_cycle = excluded.last_cycle, duration_ms = excluded.duration_ms, "
+                "published = excluded.published, error = excluded.error, "
+                "failures = CASE WHEN excluded.error IS NULL THEN 0 ELSE failures + 1 END",
+                (result.source, mirror, started.isoformat(timespec="seconds"), duration_ms, len(result.published),
+                 error, 1 if error else 0))
+
+    def source_scheduled(self, source: str, mirror: str, next_run: datetime | None) -> None:
+        """Remember when the daemon runs a source next, for `mirrord status` in another process."""
+        when = next_run.astimezone(timezone.utc).isoformat(timespec="seconds") if next_run else None
+        with self.db:
+            self.db.execute("INSERT INTO sources (source, mirror, next_run) VALUES (?, ?, ?) "
+                            "ON CONFLICT DO UPDATE SET mirror = excluded.mirror, next_run = excluded.next_run",
+                            (source, mirror, when))
+
+    def source_records(self) -> dict[str, SourceRecord]:
+        cursor = self.db.execute("SELECT source, mirror, last_cycle, duration_ms, published, error, failures, "
+                                 "next_run FROM sources")
+        return {values[0]: SourceRecord(values[0], values[1], parse_time(values[2]), values[3], values[4],
+                                        values[5], values[6], parse_time(values[7])) for values in cursor}
+
+    def published_since(self, source: str, since: datetime) -> int:
+        """Return how many pages a source published since a time (an article in two channels counts once)."""
+        return self.db.execute("SELECT COUNT(DISTINCT mirror || path) FROM articles WHERE source = ? AND time >= ? "
+                               "AND commit_sha != ''", (source, since.isoformat())).fetchone()[0]
+
+    def publish_times(self, source: str, limit: int = 30) -> list[datetime]:
+        """Return the times of a source's last cycles that published something, newest first."""
+        cursor = self.db.execute("SELECT DISTINCT time FROM articles WHERE source = ? AND commit_sha != '' "
+                                 "ORDER BY time DESC LIMIT ?", (source, limit))
+        return [datetime.fromisoformat(time) for (time,) in cursor]
+
+    def remote_records(self, mirror: str) -> list[tuple[str, str | None, str | None, str | None, int]]:
+        """Return (remote, pushed commit, last error, last success, commits not pushed) of each remote a
+        mirror pushed to."""
+        cursor = self.db.execute("SELECT remote, pushed_commit, last_error, last_success, unpushed FROM remotes "
+                                 "WHERE mirror = ? ORDER BY remote", (mirror,))
+        return cursor.fetchall()
+
+    def repository_record(self, mirror: str) -> tuple[str | None, int | None, int | None] | None:
+        """Return (head, commits, size in bytes) of a mirror's clone as its last cycle left it."""
+        return self.db.execute("SELECT head, commits, size_bytes FROM mirrors WHERE mirror = ?", (mirror,)).fetchone()
+
     def pushed_commit(self, mirror: str, remote: str) -> str | None:
         found = self.db.execute("SELECT pushed_commit FROM remotes WHERE mirror = ? AND remote = ?",
                                 (mirror, remote)).fetchone()
         return found[0] if found else None
+
+    def push_due(self, mirror: str, remote: str) -> bool:
+        """Tell whether a remote that failed before may be tried again (its backoff has passed)."""
+        found = self.db.execute("SELECT next_attempt FROM remotes WHERE mirror = ? AND remote = ?",
+                                (mirror, remote)).fetchone()
+        return not found or not found[0] or found[0] <= now()
 
     def push_succeeded(self, mirror: str, remote: str, commit: str) -> None:
         with self.db:
             self.db.execute(
                 "INSERT INTO remotes (mirror, remote, pushed_commit, last_attempt, last_success) "
                 "VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET pushed_commit = excluded.pushed_commit, last_error = NULL, "
-                "last_attempt = excluded.last_attempt, last_success = excluded.last_success",
-                (mirror, remote, commit, now(), now()))
+                "ON CONFLICT DO UPDATE SET pushed_commit = excluded.pushed_commit, last_error = NULL, failures = 0, "
+                "unpushed = 0, next_attempt = NULL, last_attempt = excluded.last_attempt, "
+                "last_success = excluded.last_success", (mirror, remote, commit, now(), now()))
 
-    def push_failed(self, mirror: str, remote: str, error: str) -> None:
+    def push_failed(self, mirror: str, remote: str, error: str, unpushed: int) -> None:
+        """Record a failed push: its reason, the commits still to push, and when to try again (backed off)."""
+        failures = 1 + (self.db.execute("SELECT failures FROM remotes WHERE mirror = ? AND remote = ?",
+                                        (mirror, remote)).fetchone() or (0,))[0]
+        delay = min(PUSH_BACKOFF_CAP, PUSH_BACKOFF_BASE * 2 ** (failures - 1))
+        retry = (datetime.now(timezone.utc) + timedelta(seconds=delay)).isoformat(timespec="seconds")
         with self.db:
             self.db.execute(
-                "INSERT INTO remotes (mirror, remote, last_error, last_attempt) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET last_error = excluded.last_error, last_attempt = excluded.last_attempt",
-                (mirror, remote, error, now()))
+                "INSERT INTO remotes (mirror, remote, last_error, last_attempt, failures, unpushed, next_attempt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET last_error = excluded.last_error, last_attempt = excluded.last_attempt, "
+                "failures = excluded.failures, unpushed = excluded.unpushed, next_attempt = excluded.next_attempt",
+                (mirror, remote, error, now(), failures, unpushed, retry))
+
+    def record_repository(self, mirror: str, head: str | None, commits: int, size_bytes: int) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO mirrors VALUES (?, ?, ?, ?, ?)",
+                            (mirror, head, commits, size_bytes, now()))

@@ -1,0 +1,136 @@
+"""What people read in a terminal: the status tables, the status log as lines, the progress of `once`.
+
+rich draws the tables and the progress bars, and drops colour by itself when the output is not a terminal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from mirrord.log import add_listener, remove_listener
+from mirrord.status import MirrorStatus, SourceStatus
+
+ATTENTION_STYLES = {"failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
+LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "bold red", "critical": "bold red"}
+NOT_DETAILS = {"ts", "level", "event", "logger", "source", "channel", "mirror", "exception"}
+
+
+def span(delta: timedelta) -> str:
+    seconds = int(abs(delta.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def relative(when: datetime | None, now: datetime) -> str:
+    """Return "5m ago" or "in 5m"; "-" for never."""
+    if when is None:
+        return "-"
+    return f"{span(now - when)} ago" if when <= now else f"in {span(when - now)}"
+
+
+def size_text(size: int | None) -> str:
+    if size is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return "-"
+
+
+def sources_table(sources: list[SourceStatus], now: datetime) -> Table:
+    table = Table(title="Sources", title_justify="left")
+    for heading in ("source", "mirror", "last cycle", "result", "next run", "failures", "24 h", "last published",
+                    "stands out"):
+        table.add_column(heading, justify="right" if heading in ("failures", "24 h") else "left")
+    for s in sources:
+        result = f"{s.result}: {s.error}" if s.error else s.result
+        table.add_row(s.name, s.mirror, relative(s.last_cycle, now), result, relative(s.next_run, now),
+                      str(s.failures), str(s.published_24h),
+                      relative(s.last_published, now), s.attention or "",
+                      style=ATTENTION_STYLES.get(s.attention or ""))
+    return table
+
+
+def mirrors_table(mirrors: list[MirrorStatus], now: datetime) -> Table:
+    table = Table(title="Mirrors", title_justify="left")
+    for heading in ("mirror", "last commit", "commits", "size", "remote", "not pushed", "last push", "push error"):
+        table.add_column(heading)
+    for m in mirrors:
+        remotes = m.remotes or ()
+        first = [m.name, (m.head or "-")[:12], "-" if m.commits is None else str(m.commits), size_text(m.size_bytes)]
+        if not remotes:
+            table.add_row(*first, "(local only)", "", "", "")
+        for i, r in enumerate(remotes):
+            table.add_row(*(first if i == 0 else [""] * 4), r.url, "-" if r.unpushed is None else str(r.unpushed),
+                          relative(r.last_success, now), r.last_error or "", style="bold red" if r.last_error else None)
+    return table
+
+
+def print_status(console: Console, sources: list[SourceStatus], mirrors: list[MirrorStatus], now: datetime) -> None:
+    console.print(sources_table(sources, now))
+    console.print(mirrors_table(mirrors, now))
+
+
+def event_line(event: dict) -> Text:
+    """Return an event as one line for people: time, level, event, where, then its details."""
+    when = str(event.get("ts", ""))[11:19]
+    level = str(event.get("level", "info"))
+    where = "/".join(str(event[k]) for k in ("source", "channel") if k in event) or str(event.get("mirror", ""))
+    details = " ".join(f"{key}={value}" for key, value in event.items() if key not in NOT_DETAILS)
+    line = Text(f"{when} {level.upper():<7} ", style=LEVEL_STYLES.get(level))
+    line.append(f"{event.get('event', '')} ", style="bold")
+    line.append(f"{where} " if where else "", style="cyan")
+    line.append(details)
+    return line
+
+
+class CycleProgress:
+    """The progress of `once` in a terminal, one bar per mirror, driven by the status log's events."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), console=console)
+        self.bars: dict[str, TaskID] = {}
+
+    def __enter__(self) -> CycleProgress:
+        self.progress.start()
+        add_listener(self.observe)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        remove_listener(self.observe)
+        self.progress.stop()
+
+    def observe(self, event: dict) -> None:
+        name, mirror = event.get("event"), str(event.get("mirror", ""))
+        if name == "cycle.start":
+            self.bars[mirror] = self.progress.add_task(f"{mirror} ({', '.join(event.get('sources', []))}): "
+                                                       "reading channels", total=None)
+        elif mirror not in self.bars:
+            return
+        elif name == "cycle.planned":
+            self.progress.update(self.bars[mirror], total=event.get("new", 0), description=f"{mirror}: fetching")
+        elif name in ("article.extracted", "article.skipped") or (name == "fetch.failed" and "article" in event):
+            self.progress.advance(self.bars[mirror])
+        elif name == "commit.done":
+            self.describe(mirror, f"committed {event.get('new', 0)} new, pushing")
+        elif name in ("push.done", "push.failed"):
+            what = f"pushed to {event.get('remote')}" if name == "push.done" else \
+                f"push to {event.get('remote')} failed: {event.get('error')}"
+            self.progress.console.print(f"{mirror}: {what}", style=None if name == "push.done" else "bold red")
+        elif name == "cycle.done":
+            done = next(task.completed for task in self.progress.tasks if task.id == self.bars[mirror])
+            self.progress.update(self.bars[mirror], total=done)
+            self.describe(mirror, f"{event.get('new', 0)} new, {event.get('pruned', 0)} pruned, "
+                          f"{event.get('failed', 0)} failures")
+
+    def describe(self, mirror: str, what: str) -> None:
+        self.progress.update(self.bars[mirror], description=f"{mirror}: {what}")

@@ -1,0 +1,242 @@
+"""The fetch stage against real servers on 127.0.0.1: deadlines, caps, retries, redirects, proxies, charsets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tracemalloc
+from dataclasses import replace
+
+import pytest
+
+from mirrord.encoding import decode_html
+from mirrord.errors import FetchError
+from mirrord.fetch import Fetcher
+from mirrord.model import HttpSettings, Response
+
+from httpsite import Site
+from rawserver import RawServer, Socks5Proxy, answer, reset
+
+SETTINGS = HttpSettings(user_agent="mirrord-tests/1", timeout=5.0, concurrency=16, per_host=4, retries=0,
+                        max_bytes=1_000_000, proxy=None)
+
+
+def get(url: str, settings: HttpSettings = SETTINGS, **options) -> Response:
+    """Fetch url with a fresh Fetcher, as the pipeline does."""
+    async def fetch() -> Response:
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.get(url, **options)
+
+    return asyncio.run(fetch())
+
+
+def failure(url: str, settings: HttpSettings = SETTINGS, **options) -> tuple[FetchError, float]:
+    """Return the FetchError fetching url raises, and how long it took."""
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        get(url, settings, **options)
+    return caught.value, time.monotonic() - started
+
+
+@pytest.fixture
+def site():
+    with Site() as served:
+        yield served
+
+
+def test_a_server_sending_one_byte_a_second_is_cut_at_the_total_deadline():
+    def trickle(conn, _head):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            conn.sendall(b"x")
+            time.sleep(1)
+
+    with RawServer(trickle) as server:
+        error, took = failure(server.url(), replace(SETTINGS, timeout=2))
+    assert "no complete answer within http.timeout (2 s)" in str(error) and error.transient
+    assert took < 3.5, "httpx's per-read timeout alone would wait 100 s"
+
+
+def test_a_server_that_never_answers_times_out():
+    with RawServer(lambda conn, head: server.stopped.wait(30)) as server:
+        error, took = failure(server.url(), replace(SETTINGS, timeout=1, retries=1))
+    assert error.transient and took < 5
+    assert len(server.requests) == 2, "a timeout is transient: retried once"
+
+
+def test_a_connection_reset_mid_body_is_a_transient_failure():
+    def half_then_reset(conn, _head):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        time.sleep(0.1)
+        reset(conn)
+
+    with RawServer(half_then_reset) as server:
+        error, _ = failure(server.url(), replace(SETTINGS, retries=1))
+    assert error.transient and "connection failed" in str(error)
+    assert len(server.requests) == 2
+
+
+def test_a_50_mb_body_is_refused_with_memory_bounded():
+    def flood(conn, _head):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n")
+        chunk = b"<p>" + b"x" * 65533
+        for _ in range(50_000_000 // len(chunk)):
+            conn.sendall(chunk)
+
+    with RawServer(flood) as server:
+        tracemalloc.start()
+        error, took = failure(server.url())
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert "over the limit of 1000000 bytes, skipped (raise http.max_bytes" in str(error) and not error.transient
+    assert peak < 5_000_000, f"peak {peak} bytes: the body must not be read past max_bytes"
+    assert took < 5
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_reading(site):
+    def declare(conn, _head):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 50000000\r\n\r\n")
+        server.stopped.wait(30)
+
+    with RawServer(declare) as server:
+        error, took = failure(server.url())
+    assert "body of 50000000 bytes is over the limit" in str(error) and took < 2
+
+
+def test_a_gzip_bomb_is_cut_after_decompression(site):
+    import gzip
+
+    site.add("/bomb.html", gzip.compress(b"\0" * 20_000_000), headers=(("Content-Encoding", "gzip"),))
+    error, _ = failure(site.url("/bomb.html"))
+    assert "over the limit of 1000000 bytes" in str(error)
+
+
+def sequence(*answers: bytes):
+    """A handler giving each answer in turn, then the last one again."""
+    count = iter(range(10**6))
+
+    def handle(conn, _head):
+        conn.sendall(answers[min(next(count), len(answers) - 1)])
+
+    return handle
+
+
+def test_429_waits_for_retry_after_then_succeeds():
+    handler = sequence(answer("429 Too Many Requests", b"slow down", (("Retry-After", "1"),)),
+                       answer("200 OK", b"<p>ok</p>"))
+    with RawServer(handler) as server:
+        started = time.monotonic()
+        response = get(server.url(), replace(SETTINGS, retries=3))
+        took = time.monotonic() - started
+    assert response.body == b"<p>ok</p>" and len(server.requests) == 2
+    assert 1.0 <= took < 3, "Retry-After: 1 is honoured, not the shorter backoff"
+
+
+@pytest.mark.parametrize("status, transient", [(500, True), (502, True), (503, True), (429, True), (400, False),
+                                               (401, False), (403, False), (404, False), (410, False)])
+def test_only_429_and_5xx_are_retried(site, status, transient):
+    site.add("/x", "no", status=status, headers=(("Retry-After", "0"),))
+    error, _ = failure(site.url("/x"), replace(SETTINGS, retries=2))
+    assert error.transient is transient and f"HTTP {status}" in str(error)
+    assert site.requested("/x") == (3 if transient else 1)
+
+
+def redirect(site: Site, path: str, target: str) -> None:
+    site.add(path, "", status=302, headers=(("Location", target),))
+
+
+def test_five_redirects_are_followed_and_a_sixth_is_refused(site):
+    for hop in range(6):
+        redirect(site, f"/r{hop}", f"/r{hop + 1}")
+    site.add("/r6", "<p>end</p>")
+    assert get(site.url("/r1")).url == site.url("/r6")
+    error, _ = failure(site.url("/r0"), replace(SETTINGS, retries=2))
+    assert "more than 5 redirects" in str(error) and not error.transient
+    assert site.requested("/r6") == 1, "the chain from /r0 stops before its end"
+
+
+def test_a_redirect_out_of_hosts_is_refused_before_it_is_followed(site):
+    redirect(site, "/moved", f"http://localhost:{site.port}/elsewhere")
+    site.add("/elsewhere", "<p>elsewhere</p>")
+    error, _ = failure(site.url("/moved"), hosts=frozenset({"127.0.0.1"}))
+    assert f"redirected to http://localhost:{site.port}/elsewhere, whose host localhost is not in the " \
+           "source's hosts" in str(error)
+    assert site.requested("/elsewhere") == 0
+    assert get(site.url("/moved")).body == b"<p>elsewhere</p>", "without hosts any host is followed"
+
+
+def test_a_redirect_to_another_scheme_is_refused(site):
+    redirect(site, "/file", "file:///etc/passwd")
+    error, _ = failure(site.url("/file"))
+    assert "which is not an http(s) URL" in str(error) and not error.transient
+
+
+def test_conditional_get_sends_validators_and_gets_304(site):
+    site.add("/feed.xml", "<rss/>", "application/xml", headers=(("ETag", '"v1"'),))
+    first = get(site.url("/feed.xml"))
+    assert first.etag == '"v1"' and not first.not_modified
+    again = get(site.url("/feed.xml"), etag=first.etag)
+    assert again.not_modified and again.body == b""
+
+
+def test_user_agent_and_an_http_proxy_are_used():
+    with RawServer(sequence(answer("200 OK", b"<p>via proxy</p>"))) as proxy:
+        response = get("http://site.invalid/page.html", replace(SETTINGS, proxy=proxy.url("")))
+    assert response.body == b"<p>via proxy</p>"
+    assert proxy.requests[0].startswith("GET http://site.invalid/page.html HTTP/1.1")
+    assert "User-Agent: mirrord-tests/1" in proxy.requests[0]
+
+
+def test_a_socks5_proxy_is_used(site):
+    site.add("/page.html", "<p>through socks</p>")
+    with Socks5Proxy() as proxy:
+        response = get(site.url("/page.html"), replace(SETTINGS, proxy=f"socks5://127.0.0.1:{proxy.port}"))
+    assert response.body == b"<p>through socks</p>"
+    assert proxy.targets == [("127.0.0.1", site.port)]
+
+
+def test_per_host_and_total_concurrency_are_bounded(site):
+    in_flight, peak = [0], [0]
+
+    def slow(conn, _head):
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.2)
+        in_flight[0] -= 1
+        conn.sendall(answer("200 OK", b"ok"))
+
+    async def fetch_many(url: str) -> None:
+        async with Fetcher(replace(SETTINGS, per_host=3)) as fetcher:
+            await asyncio.gather(*(fetcher.get(f"{url}?n={n}") for n in range(12)))
+
+    with RawServer(slow) as server:
+        started = time.monotonic()
+        asyncio.run(fetch_many(server.url()))
+        took = time.monotonic() - started
+    assert peak[0] == 3 and 0.8 <= took < 1.6, "12 requests, 3 at a time, 0.2 s each"
+
+
+CHINESE = "习近平会见俄罗斯总理。台湾地区的新闻报道，香港与澳门的经济发展状况良好，人民生活水平不断提高。" * 4
+TRADITIONAL = "習近平會見俄羅斯總理。臺灣地區的新聞報道，香港與澳門的經濟發展狀況良好，人民生活水平不斷提高。" * 4
+RARE = "𠮷𡈽"  # only in GB18030 (outside GBK), and in UTF-8
+
+
+@pytest.mark.parametrize("codec, content_type, meta, text", [
+    ("gbk", "text/html; charset=gbk", "", CHINESE),
+    ("gbk", "text/html", '<meta charset="gb2312">', CHINESE),
+    ("gbk", "text/html", "", CHINESE),
+    ("gb18030", "text/html; charset=GB2312", "", CHINESE + RARE),
+    ("gb18030", "text/html", '<meta http-equiv="Content-Type" content="text/html; charset=gb18030">', CHINESE + RARE),
+    ("big5", "text/html; charset=big5", "", TRADITIONAL),
+    ("big5", "text/html", '<meta charset="big5">', TRADITIONAL),
+    ("big5", "text/html", "", TRADITIONAL),
+    ("utf-8", "text/html", "", CHINESE + RARE),
+    ("utf-8", "text/html; charset=utf-8", "", CHINESE + RARE),
+])
+def test_chinese_pages_are_decoded_right(site, codec, content_type, meta, text):
+    title = "新聞" if codec == "big5" else "新闻"
+    html = f"<html><head>{meta}<title>{title}</title></head><body><p>{text}</p></body></html>"
+    site.add("/page.html", html.encode(codec), content_type)
+    response = get(site.url("/page.html"))
+    decoded = decode_html(response.body, response.content_type)
+    assert text in decoded and f"<title>{title}</title>" in decoded

@@ -1,0 +1,172 @@
+"""`mirrord once` as a real process against sites that misbehave: layouts that change, channels that fail
+or never answer, feeds that do not change, and pictures downloaded into the mirror for blocked readers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mirrord.state import State
+
+from httpsite import Site
+from mirror_run import bare_repository, clone, commit_count, mirrord
+from rawserver import RawServer
+
+TEXT = "Readable text of an article that is long enough to be published by the mirror."
+PNG = b"\x89PNG\r\n\x1a\n" + b"picture-one" * 20
+GIF = b"GIF89a" + b"picture-two" * 20
+
+
+@pytest.fixture
+def site():
+    with Site() as served:
+        yield served
+
+
+def write_config(tmp_path: Path, channels: dict[str, tuple[str, str | None]], mirror: str = "",
+                 http: str = "timeout = 3\n") -> tuple[Path, Path]:
+    """Write a config of one source with the given channels (name: (url, items selector or None for a feed));
+    return it and its bare remote."""
+    remote = bare_repository(tmp_path / "remote.git")
+    tables = "".join(f'\n[source.site.channel.{name}]\nurl = "{url}"\n' + (f'items = "{items}"\n' if items else "")
+                     for name, (url, items) in channels.items())
+    config = tmp_path / "mirrord.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n[http]\nretries = 0\n{http}\n'
+                      f'[mirror.news]\nremotes = ["{remote}"]\n{mirror}\n\n[source.site]\ncontent = "div.body"\n'
+                      + tables, encoding="utf-8")
+    return config, remote
+
+
+def add_article(site: Site, slug: str, extra: str = "") -> str:
+    return site.add(f"/news/{slug}.html", f'<html><body><h1>{slug}</h1><div class="body"><p>{TEXT}</p>{extra}'
+                                          "</div></body></html>")
+
+
+def add_listing(site: Site, path: str, slugs: list[str]) -> str:
+    links = "".join(f'<li><a href="/news/{slug}.html">Story {slug}</a></li>' for slug in slugs)
+    return site.add(path, f'<html><body><ul class="news">{links}</ul></body></html>')
+
+
+def status_events(tmp_path: Path) -> list[dict]:
+    lines = (tmp_path / "state" / "status.log").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_a_listing_whose_selector_matches_nothing_is_a_layout_change_and_publishes_nothing(tmp_path, site):
+    url = site.add("/news/", '<html><body><div class="redesigned"><a href="/news/a1.html">A1</a></div></body></html>')
+    add_article(site, "a1")
+    config, remote = write_config(tmp_path, {"latest": (url, "ul.news li a")})
+    run = mirrord(config, "once")
+    assert run.code == 1
+    assert "channel site/latest: items selector 'ul.news li a' matched nothing: the page layout probably changed" \
+        in run.stdout
+    assert not (clone(remote, tmp_path / "reader") / "pages").exists(), "nothing was published"
+    assert site.requested("/news/a1.html") == 0
+    failed = [e for e in status_events(tmp_path) if e["event"] == "discover.failed"]
+    assert failed and failed[0]["channel"] == "latest" and "layout probably changed" in failed[0]["error"]
+
+
+def test_a_feed_answering_304_ends_the_channel_without_parsing(tmp_path, site):
+    feed = ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>One</title>'
+            f'<link>{site.url("/news/one.html")}</link></item></channel></rss>')
+    url = site.add("/feed.xml", feed, "application/xml", headers=(("ETag", '"v1"'),))
+    add_article(site, "one")
+    config, remote = write_config(tmp_path, {"feed": (url, None)})
+    assert mirrord(config, "once").code == 0
+    site.add("/feed.xml", b"\x00 not a feed any more", "application/xml", headers=(("ETag", '"v1"'),))
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout
+    assert "published 0" in run.stdout and commit_count(remote) == 1
+
+
+def test_a_failing_channel_is_backed_off_counted_and_does_not_stop_the_others(tmp_path, site):
+    add_listing(site, "/good/", ["a1"])
+    add_article(site, "a1")
+    config, _ = write_config(tmp_path, {"good": (site.url("/good/"), "ul.news a"),
+                                        "gone": (site.url("/gone/"), "ul.news a")})
+    for cycle in range(1, 4):
+        run = mirrord(config, "once")
+        assert run.code == 1 and "channel site/gone" in run.stdout and "HTTP 404" in run.stdout
+        assert site.requested("/gone/") == cycle
+    run = mirrord(config, "once")
+    assert run.code == 1
+    assert site.requested("/gone/") == 3, "the fourth cycle leaves the failing channel alone"
+    assert site.requested("/good/") == 4, "and still polls the others"
+    assert "channel site/gone: failed 3 cycles in a row, next poll after" in run.stdout
+    with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
+        failures, error = db.execute("SELECT failures, last_error FROM channels WHERE channel = 'gone'").fetchone()
+    assert failures == 3 and "HTTP 404" in error
+
+
+def test_channel_backoff_doubles_from_the_third_failure_is_capped_and_ends_with_a_success(tmp_path):
+    state = State(tmp_path / "state.sqlite3")
+    waits = []
+    for _ in range(12):
+        state.channel_failed("site", "gone", "HTTP 404 Not Found")
+        backoff = state.channel_backoff("site", "gone")
+        waits.append(round((backoff[0] - datetime.now(timezone.utc)).total_seconds() / 60) if backoff else 0)
+    assert waits == [0, 0, 10, 20, 40, 80, 160, 320, 360, 360, 360, 360]
+    assert state.channel_backoff("site", "gone")[1:] == (12, "HTTP 404 Not Found")
+    state.channel_succeeded("site", "gone")
+    assert state.channel_backoff("site", "gone") is None
+    state.close()
+
+
+def test_a_channel_that_never_answers_does_not_hold_up_the_others(tmp_path, site):
+    add_listing(site, "/good/", ["a1", "a2"])
+    add_article(site, "a1")
+    add_article(site, "a2")
+    with RawServer(lambda conn, head: silent.stopped.wait(30)) as silent:
+        config, remote = write_config(tmp_path, {"good": (site.url("/good/"), "ul.news a"),
+                                                 "silent": (silent.url("/"), "ul.news a")}, http="timeout = 1\n")
+        started = time.monotonic()
+        run = mirrord(config, "once")
+    assert run.code == 1 and "no complete answer within http.timeout (1 s)" in run.stdout
+    assert time.monotonic() - started < 10
+    assert "+ pages/good/a1.md" in run.stdout and "+ pages/good/a2.md" in run.stdout
+    assert commit_count(remote) == 1
+
+
+def test_pictures_are_downloaded_beside_their_page_deduplicated_and_pruned_with_it(tmp_path, site):
+    site.add("/img/one.png", PNG, "image/png")
+    site.add("/img/same-again.png", PNG, "image/png")
+    site.add("/img/two.gif", GIF, "image/gif; charset=binary")
+    site.add("/img/fake.png", "<html>not a picture</html>", "image/png")
+    site.add("/img/drawing.svg", '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+             "image/svg+xml")
+    site.add("/img/huge.png", PNG + b"x" * 300_000, "image/png")
+    pictures = "".join(f'<img src="/img/{name}" alt="{name}">' for name in
+                       ("one.png", "same-again.png", "two.gif", "fake.png", "drawing.svg", "huge.png", "missing.png"))
+    add_article(site, "a1", pictures)
+    add_listing(site, "/news/", ["a1"])
+    config, remote = write_config(tmp_path, {"latest": (site.url("/news/"), "ul.news a")},
+                                  mirror='images = "download"\nkeep = 1', http="timeout = 3\nmax_bytes = 200_000\n")
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    repo = clone(remote, tmp_path / "reader")
+    stored = {p.suffix: p for p in (repo / "pages" / "latest" / "a1.files").iterdir()}
+    assert sorted(stored) == [".gif", ".png"], "one picture served twice is stored once"
+    assert stored[".png"].read_bytes() == PNG and stored[".gif"].read_bytes() == GIF
+    assert stored[".png"].name == hashlib.sha256(PNG).hexdigest()[:12] + ".png"
+    page = (repo / "pages" / "latest" / "a1.md").read_text(encoding="utf-8")
+    assert page.count(f'<img src="a1.files/{stored[".png"].name}"') == 2
+    assert f'<img src="a1.files/{stored[".gif"].name}" alt="two.gif">' in page
+    for name in ("fake.png", "drawing.svg", "huge.png", "missing.png"):
+        assert f'<img src="{site.url("/img/" + name)}"' in page, f"{name} stays pointing at the site"
+    failed = {e["url"].rsplit("/", 1)[1]: e["error"] for e in status_events(tmp_path) if e["event"] == "image.failed"}
+    assert set(failed) == {"fake.png", "drawing.svg", "huge.png", "missing.png"}
+    assert "HTTP 404" in failed["missing.png"] and "over the limit" in failed["huge.png"]
+    assert "expected PNG, JPEG, GIF, WebP or AVIF" in failed["drawing.svg"]
+
+    add_article(site, "a2")
+    add_listing(site, "/news/", ["a2", "a1"])
+    assert mirrord(config, "once").code == 0
+    repo = clone(remote, tmp_path / "later")
+    assert not (repo / "pages" / "latest" / "a1.files").exists(), "pruned with its page"
+    assert sorted(p.name for p in (repo / "pages" / "latest").iterdir()) == ["a2.md"]
