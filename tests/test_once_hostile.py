@@ -170,3 +170,21 @@ def test_pictures_are_downloaded_beside_their_page_deduplicated_and_pruned_with_
     repo = clone(remote, tmp_path / "later")
     assert not (repo / "pages" / "latest" / "a1.files").exists(), "pruned with its page"
     assert sorted(p.name for p in (repo / "pages" / "latest").iterdir()) == ["a2.md"]
+
+
+def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_path, site):
+    def feed(slug: str) -> str:
+        return ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Story</title>'
+                f'<link>{site.url(f"/news/{slug}.html")}</link></item></channel></rss>')
+
+    fine = site.add("/fine.xml", feed("fine"), "application/xml", headers=(("ETag", '"f1"'),))
+    broken = site.add("/broken.xml", feed("missing"), "application/xml", headers=(("ETag", '"b1"'),))
+    add_article(site, "fine")
+    config, remote = write_config(tmp_path, {"fine": (fine, None), "broken": (broken, None)})
+    assert mirrord(config, "once").code == 1, "the missing article's page answers 404"
+    with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
+        saved = dict(db.execute("SELECT url, etag FROM validators").fetchall())
+    assert saved == {fine: '"f1"'}, "the broken channel must be read in full again until its article is in"
+    add_article(site, "missing")
+    assert mirrord(config, "once").code == 0
+    assert commit_count(remote) == 2

@@ -191,3 +191,37 @@ def test_a_second_run_waits_for_the_lock_then_exits_3_naming_the_holder(tmp_path
     assert 1 <= time.monotonic() - started < 5
     assert holder.wait(timeout=60) == 0
     assert commit_count(slow) == 1
+
+
+def test_a_remote_that_moved_after_our_commits_went_elsewhere_is_merged_not_rebased(tmp_path, site):
+    first = bare_repository(tmp_path / "first.git")
+    second = bare_repository(tmp_path / "second.git")
+    config = write_config(tmp_path / "mirrord.toml", site, [str(first), str(second)])
+    assert mirrord(config, "once").code == 0
+    foreign = edit_remote(second, tmp_path / "web", "NOTES.md", "Edited on the second host.\n")
+    add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
+
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    head = git(second, "rev-parse", "main")
+    assert git(first, "rev-parse", "main") == head, "the first remote got the merge in the same cycle"
+    assert git(second, "rev-list", "--count", "--merges", "main").strip() == "1"
+    assert subprocess.run(["git", "-C", str(second), "merge-base", "--is-ancestor", foreign, "main"]).returncode == 0
+    assert (clone(first, tmp_path / "reader") / "NOTES.md").is_file()
+
+
+def test_the_daemon_waits_before_pushing_again_to_a_failing_remote(tmp_path, site):
+    from mirrord.config import load_config
+    from mirrord.log import configure_logging
+    from mirrord.pipeline import Options, run_once
+
+    port = free_port()
+    down = f"git://127.0.0.1:{port}/down.git"
+    config = load_config(write_config(tmp_path / "mirrord.toml", site, down))
+    configure_logging(config.log_file)
+    assert not run_once(config, [], Options(push_backoff=True))[0].ok
+    add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
+    assert run_once(config, [], Options(push_backoff=True))[0].ok, "a deferred push is not a failure"
+    events = (tmp_path / "state" / "status.log").read_text()
+    assert events.count('"event": "push.failed"') == 1 and '"event": "push.deferred"' in events
+    assert remote_state(tmp_path)[down][2:] == (1, 1), "one failure counted; its next attempt is later"

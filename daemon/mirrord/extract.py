@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from mirrord.auto import automatic_blocks
 from mirrord.errors import FetchError, HeldBack
 from mirrord.model import Article, Channel, Entry, Mirror, PageFile, Response, Rules
 
@@ -65,24 +66,12 @@ def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:
     tree = LexborHTMLParser(page)
     remove_matches(tree, rules.remove)
     if rules.content == "auto":
-        return "", automatic_body(tree.html or "", url)
+        return automatic_blocks(tree.html or "", url)
     body = outermost(tree.css(rules.content or "body"))
     if not body:
         raise HeldBack(f"content selector {rules.content!r} matched nothing: the page layout probably changed")
     lead = outermost(tree.css(rules.lead)) if rules.lead else []
     return "".join(n.html or "" for n in lead), "".join(n.html or "" for n in body)
-
-
-def automatic_body(page: str, url: str) -> str:
-    """Return the main text and pictures of a page found without selectors, by trafilatura."""
-    import trafilatura  # heavy, and only sources with content = "auto" need it
-
-    found = trafilatura.extract(page, url=url, output_format="html", include_images=True, include_links=True,
-                                include_comments=False, include_tables=True)
-    body = LexborHTMLParser(found).body if found else None
-    if body is None or not body.text(strip=True):
-        raise HeldBack('content = "auto" found no article text on the page')
-    return body.inner_html
 
 
 def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:

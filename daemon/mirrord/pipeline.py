@@ -60,6 +60,8 @@ class Report:
     failures: list[str] = field(default_factory=list)
     commit: str | None = None
     pushed: list[str] = field(default_factory=list)
+    failed_remotes: set[str] = field(default_factory=set)
+    unfinished_channels: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -288,6 +290,7 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
     except FetchError as error:
         log.warning("fetch.failed", **context, error=str(error))
         report.failures.append(f"article {entry.url}: {error}")
+    report.unfinished_channels.add(channel.url)
     return None
 
 
@@ -428,11 +431,10 @@ def readme_file(config: Config, mirror: Mirror, new_rows: list[LedgerRow], prune
 
 
 def save_validators(plan: Plan, report: Report, state: State) -> None:
-    """Remember ETag/Last-Modified only when nothing of this cycle must be retried."""
-    if report.failures or report.held_back:
-        return
+    """Remember a channel's ETag/Last-Modified only when none of its articles must be retried: a 304 next
+    cycle would otherwise hide them until the channel changes."""
     for url, response in plan.validators.items():
-        if response.etag or response.last_modified:
+        if url not in report.unfinished_channels and (response.etag or response.last_modified):
             state.save_validators(url, response.etag, response.last_modified)
 
 
@@ -441,13 +443,18 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
     Then squash the history if it grew past `squash_after`, and record the repository's size."""
     if workspace.head() is None:
         return
-    for name, url in workspace.remote_names():
-        if state.pushed_commit(mirror.name, url) == workspace.head():
-            continue
-        if options.push_backoff and not state.push_due(mirror.name, url):
-            log.info("push.deferred", mirror=mirror.name, remote=url)
-            continue
-        push_remote(mirror, workspace, name, url, state, report)
+    tried: set[str] = set()
+    for _ in range(2):  # a second round gives the remotes pushed before a later one moved HEAD the new HEAD
+        for name, url in workspace.remote_names():
+            if state.pushed_commit(mirror.name, url) == workspace.head() or url in report.failed_remotes:
+                continue
+            if options.push_backoff and not state.push_due(mirror.name, url):
+                if url not in tried:
+                    log.info("push.deferred", mirror=mirror.name, remote=url)
+                tried.add(url)
+                continue
+            tried.add(url)
+            push_remote(mirror, workspace, name, url, state, report)
     if mirror.squash_after and workspace.commits_since(None) > mirror.squash_after and not report.failures:
         squash_history(mirror, workspace, state, report)
     state.record_repository(mirror.name, workspace.head(), workspace.commits_since(None), workspace.size_bytes())
@@ -467,6 +474,7 @@ def push_remote(mirror: Mirror, workspace: Workspace, name: str, url: str, state
         log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error), unpushed=unpushed)
         state.push_failed(mirror.name, url, str(error), unpushed)
         report.failures.append(f"push to {url}: {error}")
+        report.failed_remotes.add(url)
         return
     state.push_succeeded(mirror.name, url, workspace.head())
     report.pushed.append(url)

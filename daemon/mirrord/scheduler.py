@@ -221,7 +221,7 @@ class Daemon:
 def cycle(config: Config, source: Source) -> list[tuple[str, SourceResult]]:
     """Run one cycle of a source; return (mirror, result) whatever happened."""
     try:
-        reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT))
+        reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT, push_backoff=True))
     except LockHeld as error:
         log.warning("cycle.locked", error=str(error))
         return [(source.mirror, SourceResult(source.name, failed=[str(error)]))]
