@@ -167,7 +167,20 @@ def test_dry_run_lists_what_would_be_published_and_writes_nothing(setup, tmp_pat
     assert f"+ pages/features/{news.good_slugs('features')[0]}.md" in run.stdout
     assert "would publish" in run.stdout
     assert commit_count_or_zero(bare) == 0
-    assert not (tmp_path / "state" / "repos").exists()
+    assert not (tmp_path / "state").exists(), "no state, lock, clone or log"
+
+
+def test_dry_run_after_a_run_reads_the_ledger_and_changes_no_state(setup, tmp_path, site):
+    news, bare, config = setup
+    assert mirrord(config, "once").code == 0
+    add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
+    state = tmp_path / "state"
+    before = {path: path.read_bytes() for path in state.rglob("*") if path.is_file() and ".git" not in path.parts}
+    run = mirrord(config, "once", "--dry-run")
+    assert run.code == 0, run.stderr
+    assert "would publish 1" in run.stdout and "+ pages/features/harbour-festival.md" in run.stdout
+    after = {path: path.read_bytes() for path in state.rglob("*") if path.is_file() and ".git" not in path.parts}
+    assert after == before
 
 
 def commit_count_or_zero(bare: Path) -> int:

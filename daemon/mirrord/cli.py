@@ -21,7 +21,7 @@ from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, LockHeld, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
 from mirrord.log import configure_logging
-from mirrord.model import Config
+from mirrord.model import Channel, Config
 from mirrord.outcome import record_results, source_results
 from mirrord.pipeline import Options, Report, run_once
 
@@ -37,9 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     once = commands.add_parser("once", help="one cycle of the named sources (all by default), then exit")
     once.add_argument("sources", nargs="*", metavar="SOURCE", help="names of sources to run")
+    once.add_argument("--source", action="append", default=[], metavar="NAME", dest="source_options",
+                      help="a source to run, as SOURCE (may be given several times)")
     once.add_argument("--no-push", action="store_true", help="commit but do not push")
     once.add_argument("--dry-run", action="store_true", help="fetch and render, write nothing, list what would be "
-                      "published")
+                      "published and what would be skipped, and why")
     commands.add_parser("run", help="the daemon: run every source on its schedule until SIGTERM; SIGHUP reloads "
                         "the config")
     status = commands.add_parser("status", help="per source and per mirror: last cycle, failures, next run, "
@@ -49,7 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--source", metavar="NAME", help="only this source")
     status.add_argument("--level", choices=LEVELS, default="info", help="with --follow: only events of this "
                         "level and above [info]")
-    commands.add_parser("check", help="validate the config; exit 2 listing every problem")
+    check = commands.add_parser("check", help="validate the config; exit 2 listing every problem")
+    check.add_argument("--network", action="store_true", help="also reach every channel URL and every remote "
+                       "(read only)")
+    preview = commands.add_parser("preview", help="fetch one article with a source's rules and print the page "
+                                  "that would be published; writes nothing")
+    preview.add_argument("url", metavar="URL", help="address of an article of the source")
+    preview.add_argument("--source", required=True, metavar="NAME", help="source whose rules apply")
+    preview.add_argument("--channel", metavar="NAME", help="channel whose rules apply [the source's first]")
     demo = commands.add_parser("demo", help="offline: mirror a bundled sample site into a local bare repository")
     demo.add_argument("--dir", default="mirrord-demo", help="where the demo's state and repositories go "
                       "[./mirrord-demo]")
@@ -65,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(Path(args.dir), verbose=args.verbose)
         config = load_config(find_config_path(args.config, os.environ))
         if args.command == "check":
-            print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
-            return EXIT_OK
+            return command_check(config, args)
+        if args.command == "preview":
+            return command_preview(config, args)
         if args.command == "run":
             return command_run(config, args)
         if args.command == "status":
@@ -85,7 +95,59 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def command_check(config: Config, args: argparse.Namespace) -> int:
+    """Print OK for a valid config; with --network, one line per channel and remote reached, exit 2 on any
+    problem (the spec's code for `check`), each problem's line saying what to fix."""
+    print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
+    if not args.network:
+        return EXIT_OK
+    from mirrord.netcheck import check_network
+
+    configure_logging(None, verbose=args.verbose, console_level=logging.ERROR)
+    findings = check_network(config)
+    for finding in findings:
+        print(finding.line(), file=sys.stdout if finding.ok else sys.stderr)
+    problems = [finding for finding in findings if not finding.ok]
+    print(f"{len(findings) - len(problems)} reached, {len(problems)} problem(s)")
+    return EXIT_CONFIG if problems else EXIT_OK
+
+
+def command_preview(config: Config, args: argparse.Namespace) -> int:
+    """Print the page a cycle would publish on stdout and the report on stderr; exit 1 when it would be
+    held back or could not be fetched."""
+    from mirrord.preview import preview_article
+
+    channel = pick_channel(config, args.source, args.channel)
+    if channel is None:
+        return EXIT_CONFIG
+    configure_logging(None, verbose=args.verbose, console_level=logging.WARNING)
+    result = preview_article(config, channel, args.url)
+    print(f"preview of {args.url} with the rules of {channel.source}/{channel.name}:", file=sys.stderr)
+    for line in result.report:
+        print(f"  {line}", file=sys.stderr)
+    if result.page is None:
+        return EXIT_PARTIAL
+    sys.stdout.write(result.page)
+    return EXIT_OK
+
+
+def pick_channel(config: Config, source_name: str, channel_name: str | None) -> Channel | None:
+    """Return the named channel of the source (its first when unnamed); None, with a message, when there is none."""
+    source = config.sources.get(source_name)
+    if source is None:
+        print(f"mirrord: no source named {source_name} in {config.path} "
+              f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
+        return None
+    channels = {channel.name: channel for channel in source.channels}
+    if channel_name is not None and channel_name not in channels:
+        print(f"mirrord: source {source_name} has no channel named {channel_name} "
+              f"(channels: {', '.join(channels)})", file=sys.stderr)
+        return None
+    return channels[channel_name] if channel_name else source.channels[0]
+
+
 def command_once(config: Config, args: argparse.Namespace) -> int:
+    args.sources = list(dict.fromkeys(args.sources + args.source_options))
     unknown = [name for name in args.sources if name not in config.sources]
     if unknown:
         print(f"mirrord: no source named {', '.join(unknown)} in {config.path} "
@@ -121,6 +183,8 @@ def print_report(report: Report, dry_run: bool) -> None:
         print(f"  - {path}")
     for url, reason in report.held_back:
         print(f"  held back {url}: {reason}")
+    for url, reason in report.skipped:
+        print(f"  skipped {url}: {reason}")
     for failure in report.failures:
         print(f"  failed: {failure}")
     for remote in report.pushed:

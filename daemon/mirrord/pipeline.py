@@ -20,9 +20,9 @@ from mirrord.errors import DiscoverError, FetchError, HeldBack, PublishError
 from mirrord.extract import extract_article, image_file, image_urls, with_local_images
 from mirrord.fetch import Fetcher
 from mirrord.index import index_path, parse_index, render_index, render_readme
-from mirrord.log import get_logger
+from mirrord.log import get_logger, register_secret
 from mirrord.model import Article, Channel, Config, Discovery, Entry, LedgerRow, Mirror, PageFile, Response, Source
-from mirrord.publish import RemoteMoved, Workspace, mirror_lock
+from mirrord.publish import RemoteMoved, Workspace, mirror_lock, secrets_of
 from mirrord.render import page_parts, page_path, parse_metadata, render_page
 from mirrord.state import State
 
@@ -56,6 +56,7 @@ class Report:
     mirror: str
     published: list[str] = field(default_factory=list)
     held_back: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     commit: str | None = None
@@ -93,7 +94,8 @@ def run_once(config: Config, source_names: list[str], options: Options) -> list[
 
 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options) -> list[Report]:
-    state = State(config.state_dir / "state.sqlite3")
+    register_secrets(config)
+    state = State(config.state_dir / "state.sqlite3", copy=options.dry_run)
     try:
         async with Fetcher(config.http) as fetcher:
             return [await run_mirror(config, config.mirrors[name], sources, state, fetcher, options)
@@ -108,21 +110,34 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
     report = Report(mirror.name)
     started = datetime.now(timezone.utc)
     log.info("cycle.start", mirror=mirror.name, sources=[s.name for s in sources])
-    with mirror_lock(config.state_dir, mirror.name, options.lock_wait):
-        workspace, rebuilt = (None, False) if options.dry_run else open_workspace(config, mirror, state, report)
-        if workspace is not None or options.dry_run:
-            try:
-                published, plan = await collect(mirror, sources, state, fetcher, report, rebuilt)
-                if workspace is None:
-                    report.published = [page_path(a.channel, a.id) for _, a in published]
-                else:
-                    publish(config, mirror, published, plan, state, workspace, report, options)
-            finally:
-                if workspace is not None:
-                    workspace.close()
+    if options.dry_run:
+        published, _ = await collect(mirror, sources, state, fetcher, report, False)
+        report.published = [page_path(a.channel, a.id) for _, a in published]
+    else:
+        with mirror_lock(config.state_dir, mirror.name, options.lock_wait):
+            await publish_cycle(config, mirror, sources, state, fetcher, report, options)
     log.info("cycle.done", mirror=mirror.name, new=len(report.published), pruned=len(report.pruned),
              failed=len(report.failures), duration_ms=elapsed_ms(started))
     return report
+
+
+async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
+                        report: Report, options: Options) -> None:
+    workspace, rebuilt = open_workspace(config, mirror, state, report)
+    if workspace is None:
+        return
+    try:
+        published, plan = await collect(mirror, sources, state, fetcher, report, rebuilt)
+        publish(config, mirror, published, plan, state, workspace, report, options)
+    finally:
+        workspace.close()
+
+
+def register_secrets(config: Config) -> None:
+    """Tell the status log which values must never appear in it: tokens and key paths of the mirrors."""
+    for mirror in config.mirrors.values():
+        for secret in secrets_of(mirror, dict(os.environ)):
+            register_secret(secret)
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
@@ -205,6 +220,8 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     state.channel_succeeded(channel.source, channel.name)
     for skip in discovery.skipped:
         log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
+    report.skipped += [(skip.url or skip.title or "(an item without link or title)", skip.reason)
+                       for skip in discovery.skipped]
     return discovery, response
 
 

@@ -115,6 +115,21 @@ def secrets_of(mirror: Mirror, environ: dict[str, str]) -> list[str]:
     return [secret for secret in (token, mirror.ssh_key or "") if len(secret) >= 4]
 
 
+def read_remote(mirror: Mirror, url: str, state_dir: Path, environ: dict[str, str] | None = None) -> str | None:
+    """Return the commit of the mirror's branch on the remote at url (None when it has no such branch yet),
+    read with `git ls-remote` and the credentials a push would use; it changes nothing anywhere.
+    Raise PublishError with git's reason, no secret in it, when the remote cannot be read."""
+    environ = dict(os.environ if environ is None else environ)
+    runner = git.Git()
+    runner.update_environment(**git_environment(mirror, state_dir, environ))
+    try:
+        answer = runner.ls_remote(url, f"refs/heads/{mirror.branch}")
+    except git.GitCommandError as error:
+        reason = " ".join(f"{error.stderr or ''}".split()) or f"git exited {error.status}"
+        raise PublishError(scrub(reason, secrets_of(mirror, environ))) from None
+    return answer.split()[0] if answer.strip() else None
+
+
 class Workspace:
     """mirrord's working clone of one mirror, open for one cycle."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -75,10 +76,18 @@ def to_row(values: tuple) -> LedgerRow:
 class State:
     """mirrord's memory between cycles, in `<state_dir>/state.sqlite3`."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, path: Path, *, copy: bool = False):
+        """Open the state at path; with copy, an in-memory copy of it instead (empty when there is none),
+        for dry runs, which may read mirrord's memory but must not change it."""
+        if copy:
+            self.db = sqlite3.connect(":memory:")
+            if path.is_file():
+                with closing(sqlite3.connect(path, timeout=30)) as disk:
+                    disk.backup(self.db)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
