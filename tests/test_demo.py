@@ -32,6 +32,9 @@ def test_demo_mirrors_the_bundled_site_into_a_bare_repository(tmp_path):
     assert {metadata(page)["source"] for page in pages} == {"gazette", "culture"}
     lantern = (repo / "pages" / "culture" / "lantern-workshop.md").read_text(encoding="utf-8")
     assert "灯笼工作坊" in lantern and "Related" not in lantern and "<script" not in lantern
+    picture = next((repo / "pages" / "culture" / "lantern-workshop.files").glob("*.png"))
+    assert f'src="lantern-workshop.files/{picture.name}"' in lantern, "pictures are stored beside their page"
+    assert picture.read_bytes().startswith(b"\x89PNG")
 
     again = demo(tmp_path / "demo")
     assert again.returncode == 0 and "Published 0 pages" in again.stdout
