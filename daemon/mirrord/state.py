@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS pending (
 ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq"
 
 
+WAL_ATTEMPTS = 100
 PUSH_BACKOFF_BASE = 60
 PUSH_BACKOFF_CAP = 3600
 # A channel failing more than CHANNEL_FREE_FAILURES cycles in a row waits before its next poll: 10 min,
@@ -49,6 +51,19 @@ PUSH_BACKOFF_CAP = 3600
 CHANNEL_FREE_FAILURES = 2
 CHANNEL_BACKOFF_BASE = 600
 CHANNEL_BACKOFF_CAP = 6 * 3600
+
+
+def use_wal(db: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging, so that `status` reads while a cycle writes. SQLite does not wait on
+    its busy timeout for this switch, and two threads of the daemon may open a new database at once: retry."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
 
 
 def now() -> str:
@@ -87,7 +102,7 @@ class State:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self.db)
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
