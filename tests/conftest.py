@@ -15,7 +15,9 @@ import pytest
 from mirrord.fetch import Fetcher
 from mirrord.model import HttpSettings, Response
 
+from fixture_site import populate
 from httpsite import Site
+from mirror_run import bare_repository, write_config
 
 
 def locate_corpus() -> Path | None:
@@ -68,3 +70,18 @@ def fetch(http_settings: HttpSettings) -> Callable[[str], Response]:
             return await fetcher.get(url)
 
     return lambda url: asyncio.run(fetch_async(url))
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A real HTTP server on 127.0.0.1 with no route yet."""
+    with Site() as served:
+        yield served
+
+
+@pytest.fixture
+def setup(tmp_path: Path, site: Site):
+    """The fixture news site served, a bare remote, and a config mirroring one into the other."""
+    news = populate(site)
+    bare = bare_repository(tmp_path / "remote.git")
+    return news, bare, write_config(tmp_path / "mirrord.toml", site, bare)

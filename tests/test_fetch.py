@@ -38,12 +38,6 @@ def failure(url: str, settings: HttpSettings = SETTINGS, **options) -> tuple[Fet
     return caught.value, time.monotonic() - started
 
 
-@pytest.fixture
-def site():
-    with Site() as served:
-        yield served
-
-
 def test_a_server_sending_one_byte_a_second_is_cut_at_the_total_deadline():
     def trickle(conn, _head):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")

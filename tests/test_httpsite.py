@@ -7,8 +7,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 import fixture_site as fx
 from httpsite import Site
 
@@ -20,12 +18,6 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
-
-
-@pytest.fixture
-def site() -> Site:
-    with Site() as s:
-        yield s
 
 
 def test_serves_added_routes_and_records_requests(site: Site) -> None:

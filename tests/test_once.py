@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from fixture_site import (
     EXCLUDED_SLUG,
     FOREIGN_SLUG,
@@ -17,24 +15,9 @@ from fixture_site import (
     article_url,
     populate,
 )
-from httpsite import Site
 from mirror_run import PUBLIC_URL, bare_repository, clone, commit_count, git, metadata, mirrord, write_config
 
 CHANNELS = ("world", "local", "features")
-
-
-@pytest.fixture
-def site():
-    with Site() as served:
-        yield served
-
-
-@pytest.fixture
-def setup(tmp_path, site):
-    news = populate(site)
-    bare = bare_repository(tmp_path / "remote.git")
-    config = write_config(tmp_path / "mirrord.toml", site, bare)
-    return news, bare, config
 
 
 def indexed_pages(repo: Path, channel: str) -> list[str]:

@@ -10,8 +10,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 from mirrord.state import State
 
 from httpsite import Site
@@ -21,12 +19,6 @@ from rawserver import RawServer
 TEXT = "Readable text of an article that is long enough to be published by the mirror."
 PNG = b"\x89PNG\r\n\x1a\n" + b"picture-one" * 20
 GIF = b"GIF89a" + b"picture-two" * 20
-
-
-@pytest.fixture
-def site():
-    with Site() as served:
-        yield served
 
 
 def write_config(tmp_path: Path, channels: dict[str, tuple[str, str | None]], mirror: str = "",

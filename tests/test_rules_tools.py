@@ -15,21 +15,7 @@ from fixture_site import (
     article_url,
     populate,
 )
-from httpsite import Site
-from mirror_run import bare_repository, mirrord, write_config
-
-
-@pytest.fixture
-def site():
-    with Site() as served:
-        yield served
-
-
-@pytest.fixture
-def setup(tmp_path, site):
-    news = populate(site)
-    bare = bare_repository(tmp_path / "remote.git")
-    return news, bare, write_config(tmp_path / "mirrord.toml", site, bare)
+from mirror_run import mirrord, write_config
 
 
 def written(tmp_path: Path) -> list[Path]:
