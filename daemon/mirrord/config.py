@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from mirrord import __version__
-from mirrord.errors import ConfigError, Problem
+from mirrord.errors import ConfigError, Problem, without_secrets
 from mirrord.model import Channel, Config, HttpSettings, Mirror, Rules, Source
 
 SEARCH_PATHS = (Path("mirrord.toml"), Path("/etc/mirrord/config.toml"))
@@ -27,7 +27,6 @@ DURATION_PART = re.compile(r"(\d+)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 AUTHOR_PATTERN = re.compile(r"[^<>]+ <[^<>@\s]+@[^<>\s]+>")
 COMMIT_FIELDS = {"time", "new", "pruned"}
-CREDENTIALS_PATTERN = re.compile(r"//[^/@\s'\"]+@")
 
 
 class Invalid(ValueError):
@@ -47,7 +46,7 @@ class Key:
 
 def describe(value: Any) -> str:
     """Return a short, readable rendering of a found value for error messages, credentials in URLs hidden."""
-    text = CREDENTIALS_PATTERN.sub("//***@", repr(value))
+    text = without_secrets(repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

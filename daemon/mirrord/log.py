@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
-CREDENTIALS_IN_URL = re.compile(r"(?<=://)[^/@\s]+@")
+from mirrord.errors import without_secrets
+
 SECRETS: set[str] = set()
 LISTENERS: list[Callable[[dict], None]] = []
 QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler")
@@ -30,10 +30,7 @@ def register_secret(value: str | None) -> None:
 
 
 def scrub(text: str) -> str:
-    text = CREDENTIALS_IN_URL.sub("***@", text)
-    for secret in SECRETS:
-        text = text.replace(secret, "***")
-    return text
+    return without_secrets(text, SECRETS)
 
 
 def redact_secrets(_logger, _name, event: dict) -> dict:

@@ -363,11 +363,13 @@ def commit_cycle(config: Config, mirror: Mirror, published: list[tuple[Candidate
     kept = [(c, a) for c, a in published if (a.channel, a.id) not in pruned_keys]
     files = [file for _, article in kept for file in render_page(article, mirror)]
     doomed = deleted_paths(mirror, pruned, new_rows, state)
-    indexes = changed_indexes(config, mirror, new_rows, pruned, state, workspace)
+    sources = mirror_sources(config, mirror)
+    shown = {c.name: channel_rows(mirror, c.name, new_rows, pruned, state) for s in sources for c in s.channels}
+    indexes = changed_indexes(mirror, sources, shown, workspace)
     if not (files or doomed or indexes):
         state.record_cycle(new_rows + plan.old, pruned + plan.old, "")
         return
-    files += indexes + [readme_file(config, mirror, new_rows, pruned, state, now)]
+    files += indexes + [readme_file(mirror, sources, shown, now)]
     state.begin_cycle(mirror.name, workspace.head(), new_rows + plan.old, pruned + plan.old)
     workspace.write(files, doomed)
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(kept),
@@ -426,24 +428,21 @@ def mirror_sources(config: Config, mirror: Mirror) -> list[Source]:
     return [source for source in config.sources.values() if source.mirror == mirror.name]
 
 
-def changed_indexes(config: Config, mirror: Mirror, new_rows: list[LedgerRow], pruned: list[LedgerRow],
-                    state: State, workspace: Workspace) -> list[PageFile]:
-    """Return the channel indexes whose text changes (or that do not exist yet)."""
+def changed_indexes(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]],
+                    workspace: Workspace) -> list[PageFile]:
+    """Return the channel indexes whose text changes (or that do not exist yet); `shown` has each
+    channel's rows after this cycle."""
     changed = []
-    for source in mirror_sources(config, mirror):
+    for source in sources:
         for channel in source.channels:
-            text = render_index(mirror, channel.title, channel_rows(mirror, channel.name, new_rows, pruned, state))
-            data = text.encode("utf-8")
+            data = render_index(mirror, channel.title, shown[channel.name]).encode("utf-8")
             if workspace.read(index_path(channel.name)) != data:
                 changed.append(PageFile(index_path(channel.name), data))
     return changed
 
 
-def readme_file(config: Config, mirror: Mirror, new_rows: list[LedgerRow], pruned: list[LedgerRow],
-                state: State, now: datetime) -> PageFile:
-    sources = mirror_sources(config, mirror)
-    counts = {c.name: len(channel_rows(mirror, c.name, new_rows, pruned, state))
-              for source in sources for c in source.channels}
+def readme_file(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]], now: datetime) -> PageFile:
+    counts = {name: len(rows) for name, rows in shown.items()}
     return PageFile("README.md", render_readme(mirror, sources, counts, now).encode("utf-8"))
 
 
@@ -460,21 +459,20 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
     Then squash the history if it grew past `squash_after`, and record the repository's size."""
     if workspace.head() is None:
         return
-    tried: set[str] = set()
-    for _ in range(2):  # a second round gives the remotes pushed before a later one moved HEAD the new HEAD
+    for round_ in range(2):  # a second round gives the remotes pushed before a later one moved HEAD the new HEAD
         for name, url in workspace.remote_names():
             if state.pushed_commit(mirror.name, url) == workspace.head() or url in report.failed_remotes:
                 continue
             if options.push_backoff and not state.push_due(mirror.name, url):
-                if url not in tried:
+                if round_ == 0:
                     log.info("push.deferred", mirror=mirror.name, remote=url)
-                tried.add(url)
                 continue
-            tried.add(url)
             push_remote(mirror, workspace, name, url, state, report)
-    if mirror.squash_after and workspace.commits_since(None) > mirror.squash_after and not report.failures:
-        squash_history(mirror, workspace, state, report)
-    state.record_repository(mirror.name, workspace.head(), workspace.commits_since(None), workspace.size_bytes())
+    commits = workspace.commits_since(None)
+    if mirror.squash_after and commits > mirror.squash_after and not report.failures:
+        squash_history(mirror, workspace, state, report, commits)
+        commits = 1
+    state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
 
 
 def push_remote(mirror: Mirror, workspace: Workspace, name: str, url: str, state: State, report: Report) -> None:
@@ -504,11 +502,10 @@ def pushed_elsewhere(mirror: Mirror, workspace: Workspace, url: str, state: Stat
     return any(sha and not workspace.is_ancestor(sha, "FETCH_HEAD") for sha in others)
 
 
-def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: Report) -> None:
+def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: Report, count: int) -> None:
     """Replace the history by one commit with the same tree and force-push it, each push leased on the
     commit that remote was last given, so that a remote that moved meanwhile is never overwritten."""
     before = workspace.head()
-    count = workspace.commits_since(None)
     single = workspace.squash(f"mirrord: history squashed ({count} commits, squash_after = {mirror.squash_after})")
     log.info("commit.squashed", mirror=mirror.name, commit=single, pruned=count)
     for name, url in workspace.remote_names():

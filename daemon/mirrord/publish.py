@@ -20,16 +20,10 @@ from pathlib import Path
 
 import git
 
-from mirrord.errors import LockHeld, PublishError
+from mirrord.errors import LockHeld, PublishError, without_secrets
 from mirrord.model import Mirror, PageFile
 
-URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 REMOTE_PREFIX = "mirrord-"
-
-
-def redact(text: str) -> str:
-    """Remove credentials from any URL in text, so that git's messages can be logged."""
-    return URL_CREDENTIALS.sub("***@", text)
 
 
 @contextmanager
@@ -125,8 +119,7 @@ def read_remote(mirror: Mirror, url: str, state_dir: Path, environ: dict[str, st
     try:
         answer = runner.ls_remote(url, f"refs/heads/{mirror.branch}")
     except git.GitCommandError as error:
-        reason = " ".join(f"{error.stderr or ''}".split()) or f"git exited {error.status}"
-        raise PublishError(scrub(reason, secrets_of(mirror, environ))) from None
+        raise PublishError(git_reason(error, secrets_of(mirror, environ))) from None
     return answer.split()[0] if answer.strip() else None
 
 
@@ -160,16 +153,15 @@ class Workspace:
             if workspace.head() is None:
                 workspace.adopt_remote_history()
         except (OSError, git.GitError) as error:
-            raise PublishError(f"cannot prepare the working clone {root}: {scrub(str(error), secrets)}") from None
+            reason = without_secrets(str(error), secrets)
+            raise PublishError(f"cannot prepare the working clone {root}: {reason}") from None
         return workspace
 
     def close(self) -> None:
         self.repo.close()
 
     def message(self, error: git.GitCommandError) -> str:
-        """Return git's own reason for a failure, on one line, with no secret in it."""
-        text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
-        return scrub(text, self.secrets)
+        return git_reason(error, self.secrets)
 
     def recover(self) -> None:
         """Undo what an interrupted cycle left: a rebase in progress, written but uncommitted files."""
@@ -370,6 +362,12 @@ def quoted_path(path: str) -> str:
     return path
 
 
+def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
+    """Return git's own reason for a failure, on one line, with no secret in it."""
+    text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
+    return without_secrets(text, secrets)
+
+
 def remove_stale_locks(git_dir: Path) -> None:
     """Remove lock files a killed git left; safe because we hold the mirror's lock."""
     for name in STALE_LOCKS:
@@ -377,11 +375,3 @@ def remove_stale_locks(git_dir: Path) -> None:
     refs = git_dir / "refs"
     for lock in refs.rglob("*.lock") if refs.is_dir() else ():
         lock.unlink(missing_ok=True)
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """Remove credentials in URLs and every known secret from text."""
-    text = redact(text)
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
