@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from mirrord.fetch import Fetcher  # noqa: E402
 from mirrord.log import configure_logging  # noqa: E402
 from mirrord.model import Channel, HttpSettings, Source  # noqa: E402
-from mirrord.pipeline import Report, collect, save_validators  # noqa: E402
+from mirrord.outcome import Report  # noqa: E402
+from mirrord.pipeline import collect, save_validators  # noqa: E402
 from mirrord.state import State  # noqa: E402
 
 from values import mirror, rules  # noqa: E402
@@ -114,12 +115,12 @@ async def cold_cycle(bench: Source, state: State) -> tuple[float, int]:
     report = Report("news")
     started = time.perf_counter()
     async with Fetcher(SETTINGS) as fetcher:
-        published, plan = await collect(mirror(), [bench], state, fetcher, report, False)
+        collected = await collect(mirror(), [bench], state, fetcher, report, False)
     took = time.perf_counter() - started
     if report.failures or report.held_back:
         raise SystemExit(f"bench cycle failed: {report.failures[:3]} {report.held_back[:3]}")
-    save_validators(plan, report, state)
-    return took, len(published)
+    save_validators(collected.validators, report, state)
+    return took, len(collected.articles)
 
 
 async def warm_cycles(bench: Source, state: State, repeats: int) -> list[float]:
@@ -129,9 +130,9 @@ async def warm_cycles(bench: Source, state: State, repeats: int) -> list[float]:
         await collect(mirror(), [bench], state, fetcher, Report("news"), False)  # open the connections
         for _ in range(repeats):
             started = time.process_time()
-            published, _ = await collect(mirror(), [bench], state, fetcher, Report("news"), False)
+            collected = await collect(mirror(), [bench], state, fetcher, Report("news"), False)
             cpu.append(time.process_time() - started)
-            assert not published
+            assert not collected.articles
     return cpu
 
 

@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mirrord.config import load_config  # noqa: E402
 from mirrord.log import configure_logging  # noqa: E402
-from mirrord.pipeline import Options, run_once  # noqa: E402
+from mirrord.model import Options  # noqa: E402
+from mirrord.pipeline import run_once  # noqa: E402
 
 from fixture_site import add_article, populate  # noqa: E402
 from httpsite import Site  # noqa: E402

@@ -9,11 +9,10 @@ import tracemalloc
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from mirrord.discover import discover_feed
+from mirrord.discover import discover_feed, read_channel
 from mirrord.errors import DiscoverError
 from mirrord.extract import extract_article
 from mirrord.model import Response
-from mirrord.pipeline import read_channel
 
 from httpsite import Site
 from values import FETCHED, channel, entry, mirror, rules

@@ -96,17 +96,15 @@ def test_a_failing_channel_is_backed_off_counted_and_does_not_stop_the_others(tm
     assert failures == 3 and "HTTP 404" in error
 
 
-def test_channel_backoff_doubles_from_the_third_failure_is_capped_and_ends_with_a_success(tmp_path):
+def test_the_state_keeps_a_channels_failures_in_a_row_and_a_success_clears_them(tmp_path):
     state = State(tmp_path / "state.sqlite3")
-    waits = []
     for _ in range(12):
-        state.channel_failed("site", "gone", "HTTP 404 Not Found")
-        backoff = state.channel_backoff("site", "gone")
-        waits.append(round((backoff[0] - datetime.now(timezone.utc)).total_seconds() / 60) if backoff else 0)
-    assert waits == [0, 0, 10, 20, 40, 80, 160, 320, 360, 360, 360, 360]
-    assert state.channel_backoff("site", "gone")[1:] == (12, "HTTP 404 Not Found")
+        state.channel_failed("site", "gone", "HTTP 404 Not Found", transient=False)
+    health = state.channel_health("site", "gone")
+    assert (health.failures, health.last_error, health.transient) == (12, "HTTP 404 Not Found", False)
+    assert abs((health.last_attempt - datetime.now(timezone.utc)).total_seconds()) < 60
     state.channel_succeeded("site", "gone")
-    assert state.channel_backoff("site", "gone") is None
+    assert state.channel_health("site", "gone").failures == 0
     state.close()
 
 

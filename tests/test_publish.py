@@ -213,7 +213,8 @@ def test_a_remote_that_moved_after_our_commits_went_elsewhere_is_merged_not_reba
 def test_the_daemon_waits_before_pushing_again_to_a_failing_remote(tmp_path, site):
     from mirrord.config import load_config
     from mirrord.log import configure_logging
-    from mirrord.pipeline import Options, run_once
+    from mirrord.model import Options
+    from mirrord.pipeline import run_once
 
     port = free_port()
     down = f"git://127.0.0.1:{port}/down.git"

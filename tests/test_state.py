@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from contextlib import closing
 
 from mirrord.state import State
 
@@ -27,3 +29,24 @@ def test_threads_opening_a_new_database_at_once_all_succeed(tmp_path):
         for thread in threads:
             thread.join()
     assert errors == []
+
+
+def test_a_database_made_by_the_previous_release_opens_and_keeps_its_rows(tmp_path):
+    """The release before retry.py had no `transient` column for channels and kept `next_attempt` for remotes."""
+    path = tmp_path / "state.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript("""
+            CREATE TABLE channels (source TEXT NOT NULL, channel TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT, last_attempt TEXT, last_success TEXT, PRIMARY KEY (source, channel));
+            CREATE TABLE remotes (mirror TEXT NOT NULL, remote TEXT NOT NULL, pushed_commit TEXT, last_error TEXT,
+                last_attempt TEXT, last_success TEXT, failures INTEGER NOT NULL DEFAULT 0,
+                unpushed INTEGER NOT NULL DEFAULT 0, next_attempt TEXT, PRIMARY KEY (mirror, remote));
+            INSERT INTO channels VALUES ('site', 'gone', 4, 'timed out', '2026-11-01T00:00:00+00:00', NULL);
+            INSERT INTO remotes VALUES ('news', 'r', NULL, 'refused', '2026-11-01T00:00:00+00:00', NULL, 2, 3,
+                '2026-11-01T00:02:00+00:00');""")
+    state = State(path)
+    health = state.channel_health("site", "gone")
+    assert (health.failures, health.last_error, health.transient) == (4, "timed out", True)
+    state.push_failed("news", "r", "refused again", 4)
+    assert state.remote_health("news", "r").failures == 3
+    state.close()

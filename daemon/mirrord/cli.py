@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, LockHeld, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
 from mirrord.log import configure_logging
-from mirrord.model import Channel, Config
-from mirrord.outcome import record_results, source_results
-from mirrord.pipeline import Options, Report, run_once
+from mirrord.model import Channel, Config, Options
+from mirrord.outcome import Report, record_results, source_results
+from mirrord.pipeline import run_once
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -153,15 +154,21 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
         print(f"mirrord: no source named {', '.join(unknown)} in {config.path} "
               f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
         return EXIT_CONFIG
+    lock_wait = lock_wait_of(os.environ)
+    if lock_wait is None:
+        print(f"mirrord: MIRRORD_LOCK_WAIT must be a number of seconds, found {os.environ['MIRRORD_LOCK_WAIT']!r}",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    options = Options(push=not args.no_push, dry_run=args.dry_run, lock_wait=lock_wait)
     started = datetime.now(timezone.utc)
     if sys.stderr.isatty():
         with CycleProgress(Console(stderr=True)):
             configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose,
                               console_level=logging.WARNING)
-            reports = run_once(config, args.sources, Options(push=not args.no_push, dry_run=args.dry_run))
+            reports = run_once(config, args.sources, options)
     else:
         configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
-        reports = run_once(config, args.sources, Options(push=not args.no_push, dry_run=args.dry_run))
+        reports = run_once(config, args.sources, options)
     if not args.dry_run:
         names = args.sources or list(config.sources)
         record_results(config, [(r.mirror, result) for r in reports for result in source_results(config, r, names)],
@@ -169,6 +176,19 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
     for report in reports:
         print_report(report, args.dry_run)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_PARTIAL
+
+
+def lock_wait_of(environ: Mapping[str, str]) -> float | None:
+    """Return the seconds `once` waits for another process writing a mirror: $MIRRORD_LOCK_WAIT, else 30;
+    None when the variable is not a number of seconds."""
+    value = environ.get("MIRRORD_LOCK_WAIT", "").strip()
+    if not value:
+        return Options.lock_wait
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
 
 
 def print_report(report: Report, dry_run: bool) -> None:

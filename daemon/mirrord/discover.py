@@ -18,13 +18,22 @@ from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError
-from mirrord.model import Discovery, Entry, Response, Rules, Skip
+from mirrord.model import Channel, Discovery, Entry, Response, Rules, Skip
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 UNFOLLOWABLE = ("javascript:", "mailto:", "data:", "tel:", "#")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ROOT_ELEMENT = re.compile(rb"<\x00*[A-Za-z_]")
+
+
+def read_channel(channel: Channel, response: Response) -> Discovery:
+    """Return the entries of a channel's response; a 304 means nothing new."""
+    if response.not_modified:
+        return Discovery(())
+    if channel.is_feed:
+        return discover_feed(response, channel.rules)
+    return discover_listing(response, channel.items or "", channel.rules)
 
 
 def discover_feed(response: Response, rules: Rules) -> Discovery:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,10 +17,9 @@ import httpx
 
 from mirrord.errors import FetchError
 from mirrord.model import HttpSettings, Response
+from mirrord.retry import request_retry_delay
 
 MAX_REDIRECTS = 5
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
 
 
@@ -62,7 +60,7 @@ class Fetcher:
             except FetchError as error:
                 if not error.transient or attempt == self.settings.retries:
                     raise
-                await asyncio.sleep(error.retry_after or backoff_delay(attempt))
+                await asyncio.sleep(error.retry_after or request_retry_delay(attempt))
         raise AssertionError("unreachable")
 
     async def get_once(self, request: Request) -> Response:
@@ -178,11 +176,6 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, min((when - datetime.now(timezone.utc)).total_seconds(), RETRY_AFTER_CAP))
-
-
-def backoff_delay(attempt: int) -> float:
-    """Exponential backoff with full jitter, so that retries of many requests spread out."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
 
 
 def describe_transport_error(error: httpx.TransportError) -> str:

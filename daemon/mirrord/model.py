@@ -117,6 +117,14 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A new article to fetch, under the first channel of the cycle that lists it."""
+
+    entry: Entry
+    channel: Channel
+
+
+@dataclass(frozen=True)
 class Skip:
     """An item dropped during discovery, and why."""
 
@@ -193,3 +201,25 @@ class SourceRecord:
     error: str | None
     failures: int
     next_run: datetime | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """Failures in a row of a channel or a remote as the state remembers them; what they mean for the next
+    attempt is decided in `retry`."""
+
+    failures: int = 0
+    last_error: str = ""
+    last_attempt: datetime | None = None
+    transient: bool = True
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a run goes: `push_backoff` makes a remote that failed wait its turn (the daemon); `once` tries now.
+    `lock_wait` is how long to wait for another process writing the same mirror."""
+
+    push: bool = True
+    dry_run: bool = False
+    lock_wait: float = 30.0
+    push_backoff: bool = False

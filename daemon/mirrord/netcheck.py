@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from mirrord.discover import read_channel
 from mirrord.errors import DiscoverError, FetchError, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.model import Channel, Config, Mirror
-from mirrord.pipeline import read_channel
 from mirrord.publish import read_remote
 
 

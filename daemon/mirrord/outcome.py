@@ -1,12 +1,32 @@
-"""Each source's part of a cycle, taken from the mirrors' reports and kept in the state for `mirrord status`."""
+"""What a cycle did: each mirror's report, and each source's part of it kept in the state for `mirrord status`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mirrord.model import Config, SourceResult
-from mirrord.pipeline import Report
 from mirrord.state import State
+
+
+@dataclass
+class Report:
+    """What a cycle of one mirror did: printed by `once`, turned into the exit code."""
+
+    mirror: str
+    published: list[str] = field(default_factory=list)
+    held_back: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    commit: str | None = None
+    pushed: list[str] = field(default_factory=list)
+    failed_remotes: set[str] = field(default_factory=set)
+    unfinished_channels: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
 
 
 def source_results(config: Config, report: Report, names: list[str]) -> list[SourceResult]:

@@ -14,12 +14,12 @@ from datetime import datetime, timezone
 
 from selectolax.lexbor import LexborHTMLParser
 
+from mirrord.articles import download_images, fetch_page
 from mirrord.discover import article_id, discover_feed, one_line
 from mirrord.errors import HeldBack, MirrordError
 from mirrord.extract import extract_article, image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
 from mirrord.model import Article, Channel, Config, Entry, Mirror, Rules
-from mirrord.pipeline import download_images, fetch_page
 from mirrord.render import render_page
 
 
@@ -41,7 +41,7 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
     result = Preview()
     async with Fetcher(config.http) as fetcher:
         if channel.rules.content:
-            page = await fetch_page(Entry(id="", url=url, title=""), channel, fetcher)
+            page = await fetch_page(url, channel, fetcher)
             entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=page_title(page) or url)
             result.report += selector_report(page, channel.rules)
         else:

@@ -23,10 +23,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from mirrord.errors import ConfigError, LockHeld
 from mirrord.log import get_logger
-from mirrord.model import Config, Source, SourceResult
+from mirrord.model import Config, Options, Source, SourceResult
 from mirrord.notify import notify, reloading_message, status_line, watchdog_interval
 from mirrord.outcome import record_results, source_results
-from mirrord.pipeline import Options, run_once
+from mirrord.pipeline import run_once
 from mirrord.state import State
 
 STOP_TIMEOUT = 300.0  # seconds a stop waits for the cycles in progress to commit and push

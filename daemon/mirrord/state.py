@@ -7,10 +7,10 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
-from mirrord.model import LedgerRow, SourceRecord, SourceResult
+from mirrord.model import Health, LedgerRow, SourceRecord, SourceResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -28,12 +28,11 @@ CREATE TABLE IF NOT EXISTS sources (
     published INTEGER NOT NULL DEFAULT 0, error TEXT, failures INTEGER NOT NULL DEFAULT 0, next_run TEXT);
 CREATE TABLE IF NOT EXISTS channels (
     source TEXT NOT NULL, channel TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT, last_attempt TEXT, last_success TEXT,
+    last_error TEXT, last_attempt TEXT, last_success TEXT, transient INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (source, channel));
 CREATE TABLE IF NOT EXISTS remotes (
     mirror TEXT NOT NULL, remote TEXT NOT NULL, pushed_commit TEXT, last_error TEXT,
     last_attempt TEXT, last_success TEXT, failures INTEGER NOT NULL DEFAULT 0, unpushed INTEGER NOT NULL DEFAULT 0,
-    next_attempt TEXT,
     PRIMARY KEY (mirror, remote));
 CREATE TABLE IF NOT EXISTS mirrors (
     mirror TEXT PRIMARY KEY, head TEXT, commits INTEGER, size_bytes INTEGER, updated TEXT);
@@ -44,13 +43,8 @@ ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, 
 
 
 WAL_ATTEMPTS = 100
-PUSH_BACKOFF_BASE = 60
-PUSH_BACKOFF_CAP = 3600
-# A channel failing more than CHANNEL_FREE_FAILURES cycles in a row waits before its next poll: 10 min,
-# doubling up to 6 h, so that a dead feed is not hammered yet is never given up on.
-CHANNEL_FREE_FAILURES = 2
-CHANNEL_BACKOFF_BASE = 600
-CHANNEL_BACKOFF_CAP = 6 * 3600
+# Columns added after the first release: (table, column, definition), added to older databases on open.
+ADDED_COLUMNS = (("channels", "transient", "INTEGER NOT NULL DEFAULT 1"),)
 
 
 def use_wal(db: sqlite3.Connection) -> None:
@@ -64,6 +58,14 @@ def use_wal(db: sqlite3.Connection) -> None:
             if attempt == WAL_ATTEMPTS - 1:
                 raise
             time.sleep(0.05)
+
+
+def add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older release up to the current schema, keeping its rows."""
+    for table, column, definition in ADDED_COLUMNS:
+        if column not in {info[1] for info in db.execute(f"PRAGMA table_info({table})")}:
+            with db:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def now() -> str:
@@ -104,41 +106,20 @@ class State:
             self.db = sqlite3.connect(path, timeout=30)
             use_wal(self.db)
         self.db.executescript(SCHEMA)
+        add_missing_columns(self.db)
 
     def close(self) -> None:
         self.db.close()
 
-    def known_ids(self, mirror: str, channel: str) -> set[str]:
-        """Return the ids ever published in a channel, pruned ones included: they never come back."""
-        cursor = self.db.execute("SELECT id FROM articles WHERE mirror = ? AND channel = ?", (mirror, channel))
-        return {id_ for (id_,) in cursor}
-
-    def rows_by_url(self, mirror: str, urls: Iterable[str]) -> dict[str, LedgerRow]:
-        """Return, for each url published in the mirror under any channel, its first ledger row."""
-        found: dict[str, LedgerRow] = {}
-        for url in set(urls):
-            values = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND url = ? "
-                                     "ORDER BY seq LIMIT 1", (mirror, url)).fetchone()
-            if values:
-                found[url] = to_row(values)
-        return found
-
-    def live_rows(self, mirror: str, channel: str) -> list[LedgerRow]:
-        """Return the rows of a channel's pages still in the mirror, oldest first."""
-        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND channel = ? "
-                                 "AND pruned = 0 ORDER BY seq", (mirror, channel))
+    def ledger_rows(self, mirror: str, urls: Iterable[str], keys: Iterable[tuple[str, str]]) -> list[LedgerRow]:
+        """Return, oldest first, every live row of a mirror and every row (pruned ones too) whose url is
+        one of urls or whose (channel, id) is one of keys: all that planning a cycle needs to know."""
+        cursor = self.db.execute(
+            f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND (pruned = 0 "
+            "OR url IN (SELECT value FROM json_each(?)) "
+            "OR (channel, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) ORDER BY seq",
+            (mirror, json.dumps(sorted(set(urls))), json.dumps(sorted(set(keys)))))
         return [to_row(values) for values in cursor]
-
-    def live_paths_by_url(self, mirror: str) -> dict[str, str]:
-        """Return url -> page path of every page in the mirror (for `links = "rewrite"`)."""
-        cursor = self.db.execute("SELECT url, path FROM articles WHERE mirror = ? AND pruned = 0", (mirror,))
-        return dict(cursor.fetchall())
-
-    def path_in_use(self, mirror: str, path: str, ignoring: set[tuple[str, str]]) -> bool:
-        """Tell whether a live row other than those in ignoring (channel, id) still shows path."""
-        cursor = self.db.execute("SELECT channel, id FROM articles WHERE mirror = ? AND path = ? AND pruned = 0",
-                                 (mirror, path))
-        return any((channel, id_) not in ignoring for channel, id_ in cursor)
 
     def record_cycle(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
         """Record what one commit published and pruned, in one transaction."""
@@ -207,23 +188,21 @@ class State:
                 "ON CONFLICT DO UPDATE SET failures = 0, last_attempt = excluded.last_attempt, "
                 "last_success = excluded.last_success", (source, channel, now(), now()))
 
-    def channel_failed(self, source: str, channel: str, error: str) -> None:
+    def channel_failed(self, source: str, channel: str, error: str, transient: bool) -> None:
         with self.db:
             self.db.execute(
-                "INSERT INTO channels (source, channel, failures, last_error, last_attempt) VALUES (?, ?, 1, ?, ?) "
-                "ON CONFLICT DO UPDATE SET failures = failures + 1, last_error = excluded.last_error, "
-                "last_attempt = excluded.last_attempt", (source, channel, error, now()))
+                "INSERT INTO channels (source, channel, failures, last_error, last_attempt, transient) "
+                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT DO UPDATE SET failures = failures + 1, "
+                "last_error = excluded.last_error, last_attempt = excluded.last_attempt, "
+                "transient = excluded.transient", (source, channel, error, now(), int(transient)))
 
-    def channel_backoff(self, source: str, channel: str) -> tuple[datetime, int, str] | None:
-        """Return (when to poll again, failures in a row, last error) of a channel backed off after failing
-        several cycles in a row; None when it is polled as usual."""
-        found = self.db.execute("SELECT failures, last_error, last_attempt FROM channels WHERE source = ? "
-                                "AND channel = ?", (source, channel)).fetchone()
-        if not found or found[0] <= CHANNEL_FREE_FAILURES or not found[2]:
-            return None
-        failures, error, last_attempt = found
-        delay = min(CHANNEL_BACKOFF_CAP, CHANNEL_BACKOFF_BASE * 2 ** min(failures - CHANNEL_FREE_FAILURES - 1, 20))
-        return datetime.fromisoformat(last_attempt) + timedelta(seconds=delay), failures, error or ""
+    def channel_health(self, source: str, channel: str) -> Health:
+        """Return the failures in a row of a channel, its last error and attempt, and whether it may pass."""
+        found = self.db.execute("SELECT failures, last_error, last_attempt, transient FROM channels "
+                                "WHERE source = ? AND channel = ?", (source, channel)).fetchone()
+        if not found:
+            return Health()
+        return Health(found[0], found[1] or "", parse_time(found[2]), bool(found[3]))
 
     def source_cycle_done(self, mirror: str, result: SourceResult, started: datetime, duration_ms: int) -> None:
         """Record a source's cycle; its failures count up while cycles fail and go back to 0 on a clean one."""
@@ -279,11 +258,11 @@ class State:
                                 (mirror, remote)).fetchone()
         return found[0] if found else None
 
-    def push_due(self, mirror: str, remote: str) -> bool:
-        """Tell whether a remote that failed before may be tried again (its backoff has passed)."""
-        found = self.db.execute("SELECT next_attempt FROM remotes WHERE mirror = ? AND remote = ?",
-                                (mirror, remote)).fetchone()
-        return not found or not found[0] or found[0] <= now()
+    def remote_health(self, mirror: str, remote: str) -> Health:
+        """Return the failed pushes in a row to a remote, its last error and when it was last tried."""
+        found = self.db.execute("SELECT failures, last_error, last_attempt FROM remotes WHERE mirror = ? "
+                                "AND remote = ?", (mirror, remote)).fetchone()
+        return Health(found[0], found[1] or "", parse_time(found[2])) if found else Health()
 
     def push_succeeded(self, mirror: str, remote: str, commit: str) -> None:
         with self.db:
@@ -291,22 +270,17 @@ class State:
                 "INSERT INTO remotes (mirror, remote, pushed_commit, last_attempt, last_success) "
                 "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET pushed_commit = excluded.pushed_commit, last_error = NULL, failures = 0, "
-                "unpushed = 0, next_attempt = NULL, last_attempt = excluded.last_attempt, "
+                "unpushed = 0, last_attempt = excluded.last_attempt, "
                 "last_success = excluded.last_success", (mirror, remote, commit, now(), now()))
 
     def push_failed(self, mirror: str, remote: str, error: str, unpushed: int) -> None:
-        """Record a failed push: its reason, the commits still to push, and when to try again (backed off)."""
-        failures = 1 + (self.db.execute("SELECT failures FROM remotes WHERE mirror = ? AND remote = ?",
-                                        (mirror, remote)).fetchone() or (0,))[0]
-        delay = min(PUSH_BACKOFF_CAP, PUSH_BACKOFF_BASE * 2 ** (failures - 1))
-        retry = (datetime.now(timezone.utc) + timedelta(seconds=delay)).isoformat(timespec="seconds")
+        """Record a failed push: its reason, one more failure in a row, and the commits still to push."""
         with self.db:
             self.db.execute(
-                "INSERT INTO remotes (mirror, remote, last_error, last_attempt, failures, unpushed, next_attempt) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO remotes (mirror, remote, last_error, last_attempt, failures, unpushed) "
+                "VALUES (?, ?, ?, ?, 1, ?) "
                 "ON CONFLICT DO UPDATE SET last_error = excluded.last_error, last_attempt = excluded.last_attempt, "
-                "failures = excluded.failures, unpushed = excluded.unpushed, next_attempt = excluded.next_attempt",
-                (mirror, remote, error, now(), failures, unpushed, retry))
+                "failures = failures + 1, unpushed = excluded.unpushed", (mirror, remote, error, now(), unpushed))
 
     def record_repository(self, mirror: str, head: str | None, commits: int, size_bytes: int) -> None:
         with self.db:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from mirrord.config import parse_config
 from mirrord.log import configure_logging
-from mirrord.pipeline import Options, run_once
+from mirrord.model import Options
+from mirrord.pipeline import run_once
 
 PLACEHOLDER = b"http://SITE"
 

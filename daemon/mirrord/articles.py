@@ -1,0 +1,99 @@
+"""Fetch each new article's page and pictures and extract it: the network edge of the extract stage.
+
+An article that cannot be published comes back as a value saying why (held back, or its fetch failed),
+never as an exception that would stop the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from mirrord.encoding import decode_html
+from mirrord.errors import FetchError, HeldBack
+from mirrord.extract import extract_article, image_file, image_urls, with_local_images
+from mirrord.fetch import Fetcher
+from mirrord.log import get_logger
+from mirrord.model import Article, Candidate, Channel, Mirror, PageFile
+from mirrord.render import page_path
+
+log = get_logger()
+# Pictures above this size stay on the site: the mirror is a git repository that only grows.
+IMAGE_MAX_BYTES = 5_000_000
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What became of a candidate: its article, or why there is none (held back, or a failed fetch)."""
+
+    candidate: Candidate
+    article: Article | None = None
+    held_back: str | None = None
+    failure: str | None = None
+
+
+class PageLinks(Mapping[str, str]):
+    """url -> link from one page to the other pages of the mirror (`links = "rewrite"`), each link made when
+    it is looked up: a page links to a few others, and copying a map of every page for each page would
+    make a cycle quadratic in the pages listed."""
+
+    def __init__(self, pages: Mapping[str, str], from_path: str):
+        self.pages = pages
+        self.from_path = from_path
+
+    def __getitem__(self, url: str) -> str:
+        path = self.pages[url]
+        if path == self.from_path:
+            raise KeyError(url)
+        return "../" + path.removeprefix("pages/")
+
+    def __iter__(self) -> Iterator[str]:
+        return (url for url, path in self.pages.items() if path != self.from_path)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, pages: Mapping[str, str]) -> Fetched:
+    """Fetch and extract one candidate; `pages` maps the urls of the mirror's pages to their paths."""
+    entry, channel = candidate.entry, candidate.channel
+    context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "article": entry.id,
+               "url": entry.url}
+    try:
+        page = await fetch_page(entry.url, channel, fetcher) if channel.rules.content else None
+        links = PageLinks(pages, page_path(channel.name, entry.id))
+        article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
+        log.debug("article.extracted", **context)
+        if mirror.images == "download":
+            article = await download_images(article, fetcher, context)
+        return Fetched(candidate, article)
+    except HeldBack as reason:
+        log.warning("article.skipped", **context, error=str(reason))
+        return Fetched(candidate, held_back=str(reason))
+    except FetchError as error:
+        log.warning("fetch.failed", **context, error=str(error))
+        return Fetched(candidate, failure=f"article {entry.url}: {error}")
+
+
+async def fetch_page(url: str, channel: Channel, fetcher: Fetcher) -> str:
+    """Return the decoded text of an article's page; redirects may not leave the source's hosts."""
+    response = await fetcher.get(url, hosts=channel.rules.hosts)
+    return decode_html(response.body, response.content_type)
+
+
+async def download_images(article: Article, fetcher: Fetcher, context: dict[str, str]) -> Article:
+    """Return the article with its pictures stored beside its page, for readers who cannot reach the site.
+    A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it."""
+    urls = image_urls(article)
+    files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))
+    return with_local_images(article, {url: file for url, file in zip(urls, files, strict=True) if file})
+
+
+async def download_image(article: Article, url: str, fetcher: Fetcher, context: dict[str, str]) -> PageFile | None:
+    try:
+        return image_file(article, await fetcher.get(url, max_bytes=IMAGE_MAX_BYTES))
+    except FetchError as error:
+        log.warning("image.failed", **{**context, "url": url}, error=str(error))
+        return None

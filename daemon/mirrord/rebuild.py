@@ -1,0 +1,46 @@
+"""Rebuild a lost ledger from the mirror itself, so that losing the database republishes nothing.
+
+Live pages are read from the channel indexes and the pages' metadata lines; pruned ones from the git
+history's deleted pages. Reading the clone is the only I/O; turning what it holds into rows is pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mirrord.index import index_path, parse_index
+from mirrord.model import Channel, LedgerRow
+from mirrord.publish import Workspace
+from mirrord.render import page_parts, parse_metadata
+
+
+def rebuilt_ledger(mirror: str, channels: list[Channel], workspace: Workspace,
+                   now: datetime) -> tuple[list[LedgerRow], list[LedgerRow]]:
+    """Return the ledger rows the mirror itself records: (live rows, oldest first; pruned rows)."""
+    live = [row for channel in channels
+            for path in reversed(parse_index(workspace.read_text(index_path(channel.name)) or ""))
+            if (row := row_from_page(mirror, channel, path, workspace.read_text(path) or ""))]
+    return live, pruned_rows(mirror, workspace.deleted_pages(), now)
+
+
+def row_from_page(mirror: str, channel: Channel, path: str, page: str) -> LedgerRow | None:
+    """Return the ledger row a page's metadata line gives for one channel listing it; None if it has none."""
+    meta = parse_metadata(page)
+    try:
+        fetched = datetime.fromisoformat(meta["fetched"]) if meta else None
+    except (TypeError, ValueError):
+        fetched = None
+    if meta is None or fetched is None:
+        return None
+    return LedgerRow(mirror, channel.name, meta["id"], path, meta.get("title") or meta["id"], meta["url"],
+                     meta["source"], fetched)
+
+
+def pruned_rows(mirror: str, deleted: list[str], now: datetime) -> list[LedgerRow]:
+    """Return a pruned row for each deleted page path, so that its article is never published again."""
+    rows = []
+    for path in deleted:
+        channel, page_id = page_parts(path) or ("", "")
+        if page_id:
+            rows.append(LedgerRow(mirror, channel, page_id, path, page_id, "", "", now, pruned=True))
+    return rows

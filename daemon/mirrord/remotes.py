@@ -1,0 +1,95 @@
+"""The remote policy: which remotes to push and when, how to take in a remote that moved, when to squash.
+
+Pushes never force: a remote with commits we lack is rebased onto (or merged, when rebasing would rewrite
+commits another remote already has). Only a squash rewrites history, and its pushes are leased on what
+each remote was last given.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from mirrord.errors import PublishError
+from mirrord.log import get_logger
+from mirrord.model import Mirror
+from mirrord.outcome import Report
+from mirrord.publish import RemoteMoved, Workspace
+from mirrord.retry import push_retry_at
+from mirrord.state import State
+
+log = get_logger()
+PUSH_ROUNDS = 2  # a second round gives the remotes pushed before a later one moved HEAD the new HEAD
+
+
+def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Report, backoff: bool) -> None:
+    """Push to every remote that lacks HEAD, the first one first; one failing does not stop the others.
+    With backoff (the daemon), a remote that failed waits its turn. Then squash the history if it grew
+    past `squash_after`, and record the repository's size."""
+    if workspace.head() is None:
+        return
+    for round_ in range(PUSH_ROUNDS):
+        for name, url in workspace.remote_names():
+            if state.pushed_commit(mirror.name, url) == workspace.head() or url in report.failed_remotes:
+                continue
+            if backoff and not push_due(state, mirror.name, url):
+                if round_ == 0:
+                    log.info("push.deferred", mirror=mirror.name, remote=url)
+                continue
+            push_remote(mirror, workspace, name, url, state, report)
+    commits = workspace.commits_since(None)
+    if mirror.squash_after and commits > mirror.squash_after and not report.failures:
+        squash_history(mirror, workspace, state, report, commits)
+        commits = 1
+    state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
+
+
+def push_due(state: State, mirror: str, url: str) -> bool:
+    """Tell whether a remote may be pushed now: it has not failed, or its backoff has passed."""
+    health = state.remote_health(mirror, url)
+    retry_at = push_retry_at(health.failures, health.last_attempt)
+    return retry_at is None or retry_at <= datetime.now(timezone.utc)
+
+
+def push_remote(mirror: Mirror, workspace: Workspace, name: str, url: str, state: State, report: Report) -> None:
+    """Push to one remote; if it moved, bring its commits in first (never force). Record the outcome."""
+    try:
+        try:
+            workspace.push(name)
+        except RemoteMoved:
+            log.info("push.integrate", mirror=mirror.name, remote=url)
+            workspace.integrate(name, rewrite=not pushed_elsewhere(mirror, workspace, url, state))
+            workspace.push(name)
+    except PublishError as error:
+        unpushed = workspace.commits_since(state.pushed_commit(mirror.name, url))
+        log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error), unpushed=unpushed)
+        state.push_failed(mirror.name, url, str(error), unpushed)
+        report.failures.append(f"push to {url}: {error}")
+        report.failed_remotes.add(url)
+        return
+    state.push_succeeded(mirror.name, url, workspace.head())
+    report.pushed.append(url)
+    log.info("push.done", mirror=mirror.name, remote=url, commit=workspace.head())
+
+
+def pushed_elsewhere(mirror: Mirror, workspace: Workspace, url: str, state: State) -> bool:
+    """Tell whether another remote has commits that rebasing onto `url`'s branch would rewrite."""
+    others = [state.pushed_commit(mirror.name, other) for _, other in workspace.remote_names() if other != url]
+    return any(sha and not workspace.is_ancestor(sha, "FETCH_HEAD") for sha in others)
+
+
+def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: Report, count: int) -> None:
+    """Replace the history by one commit with the same tree and force-push it, each push leased on the
+    commit that remote was last given, so that a remote that moved meanwhile is never overwritten."""
+    before = workspace.head()
+    single = workspace.squash(f"mirrord: history squashed ({count} commits, squash_after = {mirror.squash_after})")
+    log.info("commit.squashed", mirror=mirror.name, commit=single, pruned=count)
+    for name, url in workspace.remote_names():
+        try:
+            workspace.push(name, lease=before)
+        except PublishError as error:
+            log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error))
+            state.push_failed(mirror.name, url, str(error), 1)
+            report.failures.append(f"push to {url}: {error}")
+            continue
+        state.push_succeeded(mirror.name, url, single)
+        log.info("push.done", mirror=mirror.name, remote=url, commit=single)
