@@ -119,7 +119,7 @@ async def cold_cycle(bench: Source, state: State) -> tuple[float, int]:
     took = time.perf_counter() - started
     if report.failures or report.held_back:
         raise SystemExit(f"bench cycle failed: {report.failures[:3]} {report.held_back[:3]}")
-    save_validators(collected.validators, report, state)
+    save_validators(mirror(), collected.validators, report, state)
     return took, len(collected.articles)
 
 

@@ -18,7 +18,9 @@ SAFE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 @pytest.mark.parametrize("url, expected", [
     ("https://www.ntdtv.com/gb/2023/05/25/a103719597.html", "a103719597"),
     ("https://site.test/news/my-story/", "my-story"),
-    ("https://site.test/news/archive.tar.gz", "archive.tar"),
+    ("https://site.test/news/archive.tar.gz", "archive.tar.gz"),
+    ("https://www.phoronix.com/news/Linux-6.14-FUSE", "Linux-6.14-FUSE"),
+    ("https://site.test/story01.HTM", "story01"),
     ("https://site.test/news/plain", "plain"),
 ])
 def test_stem_is_the_last_path_segment_without_extension(url, expected):
@@ -91,6 +93,7 @@ def test_feed_filters_duplicates_missing_links_foreign_hosts_and_excluded_titles
     reasons = sorted(skip.reason for skip in found.skipped)
     assert reasons == ["host elsewhere.test is not in hosts", "item has no link",
                        "title contains excluded 'Sponsored'"]
+    assert [skip.reason for skip in found.copies] == ["the same article as http://site.test/a/1.html (same link)"]
 
 
 def test_feed_titles_become_one_line_of_text():

@@ -113,8 +113,9 @@ def test_duplicate_guids_and_items_without_links(site, fetch):
         ("same", "http://site.test/a/1.html"), ("other", "http://site.test/a/3.html"),
         (by_guid.entries[2].id, "http://site.test/a/5.html")]
     assert [s.reason for s in by_guid.skipped] == ["item has no link"]
+    assert [s.reason for s in by_guid.copies] == ["the same article as http://site.test/a/1.html (same guid)"]
     by_stem = discover_feed(response, rules())
-    assert [e.id for e in by_stem.entries] == ["1", "2", "3", "5"]
+    assert [e.id for e in by_stem.entries] == ["1", "3", "5"], "one guid, one article, whatever names pages get"
 
 
 def test_304_ends_a_channel_without_parsing():

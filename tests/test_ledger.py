@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from mirrord.identity import identity
 from mirrord.ledger import LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.model import Discovery, Entry, LedgerRow
 
@@ -23,21 +24,21 @@ def url(article_id: str) -> str:
     return f"http://site.test/{article_id}.html"
 
 
-def row(key: str, seq: int, *, pruned: bool = False, path: str | None = None) -> LedgerRow:
-    channel_name, article_id = key.split("/")
+def row(name: str, seq: int, *, pruned: bool = False, path: str | None = None) -> LedgerRow:
+    channel_name, article_id = name.split("/")
     return LedgerRow("news", channel_name, article_id, path or f"pages/{channel_name}/{article_id}.md",
-                     article_id, url(article_id), "daily", BEFORE, "c0ffee", pruned, seq)
+                     article_id, url(article_id), "daily", BEFORE, "c0ffee", pruned, seq, identity(url(article_id)))
 
 
 def listed(channel_name: str, *ids: str):
     """A channel and its discovery, newest entry first as sites list them."""
     return (channel(name=channel_name, url=f"http://site.test/{channel_name}.xml"),
-            Discovery(tuple(Entry(i, url(i), f"Title {i}") for i in ids)))
+            Discovery(tuple(Entry(i, url(i), f"Title {i}", key=identity(url(i))) for i in ids)))
 
 
 def fetched(plan) -> list:
     """The articles the plan's candidates yield, as if every fetch succeeded."""
-    return [article(id=c.entry.id, url=c.entry.url, title=c.entry.title, channel=c.channel.name)
+    return [article(id=c.entry.id, url=c.entry.url, title=c.entry.title, channel=c.channel.name, key=c.entry.key)
             for c in plan.candidates]
 
 
@@ -103,7 +104,7 @@ def test_a_shared_page_stays_while_another_channel_still_shows_it():
 
 def test_an_article_published_elsewhere_in_the_mirror_is_linked_not_fetched():
     plan, commit = cycle([row("asia/s1", 1)], [listed("world", "s1")], channels=("world", "asia"))
-    assert plan.candidates == [] and plan.pages == {url("s1"): "pages/asia/s1.md"}
+    assert plan.candidates == [] and plan.pages == {identity(url("s1")): "pages/asia/s1.md"}
     assert [(r.channel, r.path) for r in commit.new_rows] == [("world", "pages/asia/s1.md")]
 
 
@@ -121,7 +122,9 @@ def test_without_a_rebuild_nothing_is_taken_as_old():
 
 def test_the_view_covers_every_listed_url_and_key_and_links_point_to_live_and_new_pages():
     found = [listed("world", "a2", "a1"), listed("asia", "a1")]
-    assert lookups(found) == ({url("a1"), url("a2")}, {("world", "a2"), ("world", "a1"), ("asia", "a1")})
+    keys, names = lookups(found)
+    assert keys == {identity(url("a1")), identity(url("a2"))}
+    assert {("world", "a2"), ("world", "a1"), ("asia", "a1")} < names
     view = LedgerView("news", (row("world/a1", 1), replace(row("world/old", 2), pruned=True)))
     plan = plan_fetches(view, [listed("world", "a2", "a1")], False, NOW)
     assert page_urls(view, plan) == {url("a1"): "pages/world/a1.md", url("a2"): "pages/world/a2.md"}

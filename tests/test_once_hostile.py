@@ -173,7 +173,7 @@ def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_pa
     config, remote = write_config(tmp_path, {"fine": (fine, None), "broken": (broken, None)})
     assert mirrord(config, "once").code == 1, "the missing article's page answers 404"
     with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
-        saved = dict(db.execute("SELECT url, etag FROM validators").fetchall())
+        saved = dict(db.execute("SELECT url, etag FROM channel_validators").fetchall())
     assert saved == {fine: '"f1"'}, "the broken channel must be read in full again until its article is in"
     add_article(site, "missing")
     assert mirrord(config, "once").code == 0

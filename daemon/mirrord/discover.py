@@ -1,7 +1,10 @@
 """Turn a channel's feed or listing page into entries: pure functions over a Response.
 
-Article ids become file names, so they are kept to `[A-Za-z0-9._-]`, at most 100 characters and
-never starting with a dot; anything else falls back to a hash of the URL, stable from run to run.
+An entry's identity is its canonical URL (`identity`); two items are one article only when they share
+it or the feed gives them the same guid. Ids are the names pages would like to have: they become file
+names, so they are kept to `[A-Za-z0-9._-]`, at most 100 characters and never starting with a dot;
+anything else falls back to a hash of the URL, stable from run to run. Two articles wanting one name
+are told apart by the ledger planner, not here.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import hashlib
 import html
 import re
 from datetime import datetime, timezone
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError
+from mirrord.identity import article_url, identity
 from mirrord.model import Channel, Discovery, Entry, Response, Rules, Skip
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
@@ -25,6 +29,9 @@ LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 UNFOLLOWABLE = ("javascript:", "mailto:", "data:", "tel:", "#")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ROOT_ELEMENT = re.compile(rb"<\x00*[A-Za-z_]")
+# Extensions that name a page's format, not the article: dropped from a stem. Any other dot is part of
+# the slug (`Linux-6.14-FUSE`).
+PAGE_EXTENSIONS = frozenset({"html", "htm", "shtml", "xhtml", "php", "asp", "aspx", "jsp", "cgi", "cfm", "md"})
 
 
 def read_channel(channel: Channel, response: Response) -> Discovery:
@@ -47,8 +54,8 @@ def discover_feed(response: Response, rules: Rules) -> Discovery:
     items = []
     for item in feed.entries:
         link = item.get("link") or link_from_guid(item.get("id"))
-        items.append((absolute_url(response.url, link) if link else None, plain_title(item.get("title", "")),
-                      item.get("id"), published_time(item), feed_content(item)))
+        items.append((urljoin(response.url, link.strip()) if link else None, plain_title(item.get("title", "")),
+                      item.get("id") or None, published_time(item), feed_content(item)))
     return filter_items(items, rules)
 
 
@@ -77,27 +84,55 @@ def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
     for node in nodes:
         anchor = node if node.tag == "a" else node.css_first("a[href]")
         href = (anchor.attributes.get("href") or "").strip() if anchor else ""
-        link = absolute_url(base, href) if href and not href.lower().startswith(UNFOLLOWABLE) else None
+        link = urljoin(base, href) if href and not href.lower().startswith(UNFOLLOWABLE) else None
         found.append((link, link_title(anchor or node), None, None, None))
     return filter_items(found, rules)
 
 
 def filter_items(items: list[tuple], rules: Rules) -> Discovery:
-    """Apply ids, `exclude` and `hosts`; drop duplicates and items without a link."""
+    """Apply identities, ids, `exclude` and `hosts`; merge the copies of one article and drop items
+    without a link. Items come as (link with any fragment, title, guid, published, content)."""
     entries: list[Entry] = []
     skipped: list[Skip] = []
-    seen: set[str] = set()
-    for url, title, guid, published, content in items:
+    for link, title, guid, published, content in items:
+        url = article_url(link, guid) if link else None
         reason = skip_reason(url, title, rules)
         if reason:
             skipped.append(Skip(reason, url, title))
             continue
-        entry_id = article_id(url, guid, rules.id)
-        if entry_id in seen:
-            continue
-        seen.add(entry_id)
-        entries.append(Entry(id=entry_id, url=url, title=title or url, published=published, content_html=content))
-    return Discovery(tuple(entries), tuple(skipped))
+        entries.append(Entry(id=article_id(url, guid, rules.id), url=url, title=title or url, published=published,
+                             content_html=content, key=identity(url), guid=guid))
+    merged, copies = merge_copies(entries)
+    return Discovery(merged, tuple(skipped), copies)
+
+
+def merge_copies(entries: list[Entry]) -> tuple[tuple[Entry, ...], tuple[Skip, ...]]:
+    """Return one entry per article, at the place of its first copy, and a Skip for each other copy.
+
+    Copies are entries with the same identity or the same guid. Of two copies the one with text wins
+    (content, then a real title): a feed may list a story through a bare redirector link and again
+    with its text."""
+    chosen: list[Entry] = []
+    where: dict[str, int] = {}
+    dropped: list[Skip] = []
+    for entry in entries:
+        marks = [entry.key] + ([f"guid:{entry.guid}"] if entry.guid else [])
+        place = next((where[mark] for mark in marks if mark in where), None)
+        if place is None:
+            place = len(chosen)
+            chosen.append(entry)
+        else:
+            kept, other = sorted((chosen[place], entry), key=has_text, reverse=True)
+            chosen[place] = kept
+            dropped.append(Skip(f"the same article as {kept.url} (same {'link' if kept.key == other.key else 'guid'})",
+                                other.url, other.title))
+        for mark in marks + [chosen[place].key]:
+            where.setdefault(mark, place)
+    return tuple(chosen), tuple(dropped)
+
+
+def has_text(entry: Entry) -> tuple[bool, bool]:
+    return bool(entry.content_html and entry.content_html.strip()), entry.title != entry.url
 
 
 def skip_reason(url: str | None, title: str, rules: Rules) -> str | None:
@@ -135,7 +170,8 @@ def url_stem(url: str) -> str:
     if not segments:
         return ""
     last = segments[-1]
-    stem = last.rsplit(".", 1)[0] if "." in last[1:] else last
+    base, dot, extension = last.rpartition(".")
+    stem = base if dot and base and extension.lower() in PAGE_EXTENSIONS else last
     if parts.query:
         stem = f"{stem}-{hashlib.sha256(parts.query.encode()).hexdigest()[:8]}"
     return stem
@@ -143,11 +179,6 @@ def url_stem(url: str) -> str:
 
 def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-
-
-def absolute_url(base: str, link: str) -> str:
-    """Resolve link against base and drop the fragment, so one article has one URL."""
-    return urldefrag(urljoin(base, link.strip())).url
 
 
 def base_url(tree: LexborHTMLParser, page_url: str) -> str:

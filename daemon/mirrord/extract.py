@@ -58,7 +58,8 @@ def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | 
         raise HeldBack(f"body has {length} characters of text, fewer than min_text ({channel.rules.min_text}): "
                        "the page layout may have changed")
     return Article(id=entry.id, url=url, title=entry.title, source=channel.source, channel=channel.name,
-                   lead_html=lead_html, body_html=body_html, text_length=length, fetched=fetched)
+                   lead_html=lead_html, body_html=body_html, text_length=length, fetched=fetched,
+                   key=entry.key)
 
 
 def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:

@@ -7,6 +7,7 @@ delete, each channel's index rows, ledger rows to record); the pipeline carries 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,11 +16,14 @@ from functools import cached_property
 from mirrord.model import Article, Candidate, Channel, Discovery, Entry, LedgerRow
 from mirrord.render import page_path
 
+# Room for the wanted name in a distinct one: 91 characters, a dash and 8 of a hash make the 100 ids may have.
+NAME_ROOM = 91
+
 
 @dataclass(frozen=True)
 class LedgerView:
     """The part of a mirror's ledger a cycle needs, oldest row first: every live row, and every row (pruned
-    ones too) of the entries the cycle's channels list."""
+    ones too) of the articles the cycle's channels list, found by identity or by the names they want."""
 
     mirror: str
     rows: tuple[LedgerRow, ...] = ()
@@ -28,16 +32,23 @@ class LedgerView:
     def live(self) -> tuple[LedgerRow, ...]:
         return tuple(row for row in self.rows if not row.pruned)
 
-    def known_ids(self, channel: str) -> set[str]:
-        """Return the ids a channel ever published, pruned ones included: they never come back."""
-        return {row.id for row in self.rows if row.channel == channel}
+    @cached_property
+    def by_channel(self) -> dict[tuple[str, str], LedgerRow]:
+        """Return (channel, identity) -> row: what each channel already published or pruned."""
+        return {(row.channel, row.key): row for row in self.rows if row.key}
 
     @cached_property
-    def first_by_url(self) -> dict[str, LedgerRow]:
-        """Return, for each url published under any channel, its oldest row."""
+    def names(self) -> dict[tuple[str, str], str]:
+        """Return (channel, page name) -> the identity holding it ("" when only the path is known)."""
+        return {(row.channel, row.id): row.key for row in self.rows}
+
+    @cached_property
+    def first_by_key(self) -> dict[str, LedgerRow]:
+        """Return, for each article published under any channel, its oldest row."""
         first: dict[str, LedgerRow] = {}
         for row in self.rows:
-            first.setdefault(row.url, row)
+            if row.key:
+                first.setdefault(row.key, row)
         return first
 
     def live_rows(self, channel: str) -> list[LedgerRow]:
@@ -55,17 +66,26 @@ class LedgerView:
         """Tell whether a live row other than those in ignoring (channel, id) still shows path."""
         return bool(self.live_paths.get(path, set()) - ignoring)
 
+    def knows(self, channel: str, entry: Entry) -> bool:
+        """Tell whether a channel already published (or pruned) the entry's article. A pruned page whose
+        ledger was rebuilt from git history is known by its path alone, under either name it could have."""
+        if (channel, entry.key) in self.by_channel:
+            return True
+        return any(self.names.get((channel, name)) == "" for name in (entry.id, distinct_name(entry)))
+
 
 @dataclass(frozen=True)
 class FetchPlan:
-    """What discovery leaves to do: the articles to fetch, where already published ones are, and every new
-    (channel, entry) in ledger order: channel by channel, oldest entry first, so that each index keeps its
-    channel's own order even for articles that another channel published."""
+    """What discovery leaves to do: the articles to fetch (each entry carrying its page's final name),
+    where already published ones are (identity -> path), every new (channel, entry) in ledger order
+    (channel by channel, oldest entry first, so that each index keeps its channel's own order even for
+    articles that another channel published), and the names that had to differ from the wanted ones."""
 
     candidates: list[Candidate] = field(default_factory=list)
     pages: dict[str, str] = field(default_factory=dict)
     listed: list[tuple[Channel, Entry]] = field(default_factory=list)
     old: list[LedgerRow] = field(default_factory=list)
+    renamed: list[tuple[Channel, Entry, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -79,15 +99,23 @@ class CommitPlan:
     pruned_rows: list[LedgerRow]
 
 
+def distinct_name(entry: Entry) -> str:
+    """Return the name a page takes when the name it wants is another article's: the wanted name and a
+    short hash of the article's identity, stable from run to run and host to host."""
+    return f"{entry.id[:NAME_ROOM]}-{hashlib.sha256(entry.key.encode('utf-8')).hexdigest()[:8]}"
+
+
 def lookups(found: Iterable[tuple[Channel, Discovery]]) -> tuple[set[str], set[tuple[str, str]]]:
-    """Return the urls and (channel, id) keys a view must cover for these discoveries."""
+    """Return the identities and the (channel, name) pairs a view must cover for these discoveries."""
     listed = [(channel.name, entry) for channel, discovery in found for entry in discovery.entries]
-    return {entry.url for _, entry in listed}, {(channel, entry.id) for channel, entry in listed}
+    names = {(channel, name) for channel, entry in listed for name in (entry.id, distinct_name(entry))}
+    return {entry.key for _, entry in listed}, names
 
 
 def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebuilt: bool,
                  now: datetime) -> FetchPlan:
-    """Decide what to fetch: entries not in the ledger, each article once even when several channels list it.
+    """Decide what to fetch: articles a channel has not published yet, each once even when several
+    channels list it, each under a page name no other article of its channel has.
 
     Right after the ledger was rebuilt, entries listed below a page the mirror has are taken as old
     ones that `keep` dropped before they were ever written, and recorded without being published.
@@ -95,30 +123,50 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
     plan = FetchPlan()
     fresh: dict[str, list[Entry]] = {}
     for channel, discovery in found:
-        fresh[channel.name], old = new_entries(view.known_ids(channel.name), discovery, rebuilt)
+        new, old = new_entries(view, channel.name, discovery, rebuilt)
+        fresh[channel.name] = named(view, channel, list(reversed(new)), plan.renamed)
         plan.old.extend(LedgerRow(view.mirror, channel.name, e.id, page_path(channel.name, e.id), e.title, e.url,
-                                  channel.source, now, pruned=True) for e in old)
-    published = {e.url: view.first_by_url[e.url] for entries in fresh.values() for e in entries
-                 if e.url in view.first_by_url}
-    plan.pages.update({url: row.path for url, row in published.items() if view.path_in_use(row.path)})
+                                  channel.source, now, pruned=True, key=e.key)
+                        for e in named(view, channel, old, []))
+    published = {e.key: view.first_by_key[e.key] for entries in fresh.values() for e in entries
+                 if e.key in view.first_by_key}
+    plan.pages.update({key: row.path for key, row in published.items() if view.path_in_use(row.path)})
     fetching: set[str] = set()
     for channel, _ in found:
-        for entry in reversed(fresh[channel.name]):
+        for entry in fresh[channel.name]:
             plan.listed.append((channel, entry))
-            if entry.url not in published and entry.url not in fetching:
-                fetching.add(entry.url)
+            if entry.key not in published and entry.key not in fetching:
+                fetching.add(entry.key)
                 plan.candidates.append(Candidate(entry, channel))
     return plan
 
 
-def new_entries(known: set[str], discovery: Discovery, older_are_old: bool) -> tuple[list[Entry], list[Entry]]:
-    """Return the listed entries missing from the ledger: (new ones, old ones); old only when asked."""
+def new_entries(view: LedgerView, channel: str, discovery: Discovery,
+                older_are_old: bool) -> tuple[list[Entry], list[Entry]]:
+    """Return the listed entries the channel has not published: (new ones, old ones); old only when asked."""
     listed = list(discovery.entries)
-    first_known = len(listed)
-    if older_are_old:
-        first_known = next((i for i, e in enumerate(listed) if e.id in known), first_known)
-    return ([e for e in listed[:first_known] if e.id not in known],
-            [e for e in listed[first_known:] if e.id not in known])
+    known = [view.knows(channel, entry) for entry in listed]
+    first_known = known.index(True) if older_are_old and True in known else len(listed)
+    return ([e for e, k in zip(listed[:first_known], known, strict=False) if not k],
+            [e for e, k in zip(listed[first_known:], known[first_known:], strict=True) if not k])
+
+
+def named(view: LedgerView, channel: Channel, entries: list[Entry],
+          renamed: list[tuple[Channel, Entry, str]]) -> list[Entry]:
+    """Return the entries, in order, each with a page name that no other article of the channel holds
+    in the ledger or earlier in this list; note in renamed those whose wanted name was taken."""
+    taken = {name: key for (holder, name), key in view.names.items() if holder == channel.name}
+    result = []
+    for entry in entries:
+        name = entry.id
+        if taken.get(name, entry.key) != entry.key:
+            name = distinct_name(entry)
+            if taken.get(name, entry.key) != entry.key:
+                name = hashlib.sha256(entry.key.encode("utf-8")).hexdigest()[:16]
+            renamed.append((channel, entry, name))
+        taken[name] = entry.key
+        result.append(replace(entry, id=name))
+    return result
 
 
 def page_urls(view: LedgerView, plan: FetchPlan) -> dict[str, str]:
@@ -146,9 +194,10 @@ def plan_commit(view: LedgerView, keep: int, channels: list[str], plan: FetchPla
 
 def ledger_rows(mirror: str, plan: FetchPlan, articles: list[Article], now: datetime) -> list[LedgerRow]:
     """Return a row for every new (channel, entry) whose page exists now, in the plan's order."""
-    pages = plan.pages | {a.url: page_path(a.channel, a.id) for a in articles}
-    return [LedgerRow(mirror, channel.name, entry.id, pages[entry.url], entry.title, entry.url, channel.source, now)
-            for channel, entry in plan.listed if entry.url in pages]
+    pages = plan.pages | {a.key: page_path(a.channel, a.id) for a in articles}
+    return [LedgerRow(mirror, channel.name, entry.id, pages[entry.key], entry.title, entry.url, channel.source, now,
+                      key=entry.key)
+            for channel, entry in plan.listed if entry.key in pages]
 
 
 def rows_to_prune(view: LedgerView, keep: int, new_rows: list[LedgerRow]) -> list[LedgerRow]:

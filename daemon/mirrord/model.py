@@ -107,13 +107,18 @@ class Response:
 
 @dataclass(frozen=True)
 class Entry:
-    """One item a channel lists: an article candidate."""
+    """One item a channel lists: an article candidate.
+
+    `key` is the article's identity (its canonical URL, see `discover.identity`): two entries are the
+    same article when their keys are equal. `id` is only the name its page would like to have."""
 
     id: str
     url: str
     title: str
     published: datetime | None = None
     content_html: str | None = None
+    key: str = ""
+    guid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,12 @@ class Skip:
 
 @dataclass(frozen=True)
 class Discovery:
+    """What a channel lists: one entry per article, the items left out, and the other copies of articles
+    listed more than once (same link or guid)."""
+
     entries: tuple[Entry, ...]
     skipped: tuple[Skip, ...] = ()
+    copies: tuple[Skip, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,7 @@ class Article:
     fetched: datetime
     # Pictures downloaded for `images = "download"`, paths relative to the page's folder (`<id>.files/<name>`).
     images: tuple[PageFile, ...] = ()
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,7 @@ class LedgerRow:
     commit: str | None = None
     pruned: bool = False
     seq: int = 0
+    key: str = ""  # the article's identity; "" for a pruned page known only by its path (a rebuilt ledger)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mirrord.discover import read_channel
 from mirrord.errors import DiscoverError, FetchError, PublishError
 from mirrord.fetch import Fetcher
-from mirrord.model import Channel, Config, Mirror
+from mirrord.model import Channel, Config, Discovery, Mirror
 from mirrord.publish import read_remote
 
 
@@ -54,9 +54,21 @@ async def check_channel(channel: Channel, fetcher: Fetcher) -> Finding:
         return Finding(what, False, f"{error.reason}; check {key}.url and the site (and [http] proxy)")
     except DiscoverError as error:
         return Finding(what, False, f"{error}; fix {key}.{'url' if channel.is_feed else 'items'}")
-    found = len(discovery.entries) + len(discovery.skipped)
+    found = len(discovery.entries) + len(discovery.skipped) + len(discovery.copies)
     kind = "feed entries" if channel.is_feed else f"links matched by items {channel.items!r}"
-    return Finding(what, True, f"HTTP {response.status}, {found} {kind}, {len(discovery.entries)} to mirror")
+    detail = f"HTTP {response.status}, {found} {kind}, {len(discovery.entries)} articles to mirror"
+    if discovery.copies:
+        detail += f" ({len(discovery.copies)} more were copies of these: same link or guid)"
+    shared = shared_names(discovery)
+    if shared:
+        detail += f"; {shared} of them want a name another one has, and get it with a hash added"
+    return Finding(what, True, detail)
+
+
+def shared_names(discovery: Discovery) -> int:
+    """Return how many articles of a discovery want a page name an earlier-listed one wants too."""
+    names = [entry.id for entry in discovery.entries]
+    return len(names) - len(set(names))
 
 
 def check_remote(config: Config, mirror: Mirror, url: str) -> Finding:

@@ -40,7 +40,7 @@ class Collected:
 
     plan: FetchPlan
     view: LedgerView
-    validators: dict[str, Response]
+    validators: dict[Channel, Response]
     articles: list[Article]
 
 
@@ -80,6 +80,7 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
     if options.dry_run:
         collected = await collect(mirror, sources, state, fetcher, report, rebuilt=False)
         report.published = [page_path(a.channel, a.id) for a in collected.articles]
+        log_renamed(mirror, collected.plan, set(report.published))
     else:
         with mirror_lock(config.state_dir, mirror.name, options.lock_wait):
             await publish_cycle(config, mirror, sources, state, fetcher, report, options)
@@ -111,7 +112,8 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
             log.error("commit.failed", mirror=mirror.name, error=str(error))
             return
         report.commit, report.published, report.pruned = committed.commit, committed.published, committed.pruned
-        save_validators(collected.validators, report, state)
+        log_renamed(mirror, collected.plan, set(committed.published))
+        save_validators(mirror, collected.validators, report, state)
         if options.push:
             push_remotes(mirror, workspace, state, report, options.push_backoff)
     finally:
@@ -125,11 +127,13 @@ def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, 
     if settled is not None:
         log.warning("cycle.recovered", mirror=mirror.name, commit=workspace.head(),
                     error="an interrupted cycle " + ("had committed: recorded" if settled else "had not committed"))
-    if state.has_rows(mirror.name) or workspace.head() is None:
+    if state.knows_mirror(mirror.name) or workspace.head() is None:
+        state.note_mirror(mirror.name)
         return False
     channels = [channel for source in sources for channel in source.channels]
     live, pruned = rebuilt_ledger(mirror.name, channels, workspace, datetime.now(timezone.utc))
     state.restore(live, pruned)
+    state.note_mirror(mirror.name)
     log.warning("ledger.rebuilt", mirror=mirror.name, new=len(live), pruned=len(pruned))
     return True
 
@@ -142,13 +146,12 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
     read = [(channel, found) for channel, found in zip(channels, discoveries, strict=True) if found is not None]
     found = [(channel, discovery) for channel, (discovery, _) in read]
-    urls, keys = lookups(found)
-    view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, urls, keys)))
+    view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
     plan = plan_fetches(view, found, rebuilt, datetime.now(timezone.utc))
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     pages = page_urls(view, plan)
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
-    validators = {channel.url: response for channel, (_, response) in read}
+    validators = {channel: response for channel, (_, response) in read}
     return Collected(plan, view, validators, [result.article for result in results if note_fetched(result, report)])
 
 
@@ -161,7 +164,7 @@ def note_fetched(result: Fetched, report: Report) -> bool:
         report.held_back.append((result.candidate.entry.url, result.held_back))
     if result.failure is not None:
         report.failures.append(result.failure)
-    report.unfinished_channels.add(result.candidate.channel.url)
+    report.unfinished_channels.add(result.candidate.channel.name)
     return False
 
 
@@ -172,7 +175,7 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     if backed_off(channel, state, report, context):
         return None
     try:
-        response = await fetcher.get(channel.url, *state.validators(channel.url))
+        response = await fetcher.get(channel.url, *state.validators(mirror.name, channel.name, channel.url))
         discovery = read_channel(channel, response)
     except (FetchError, DiscoverError) as error:
         log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,
@@ -181,10 +184,10 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
         report.failures.append(f"channel {channel.source}/{channel.name}: {error}")
         return None
     state.channel_succeeded(channel.source, channel.name)
-    for skip in discovery.skipped:
+    for skip in discovery.skipped + discovery.copies:
         log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
     report.skipped += [(skip.url or skip.title or "(an item without link or title)", skip.reason)
-                       for skip in discovery.skipped]
+                       for skip in discovery.skipped + discovery.copies]
     return discovery, response
 
 
@@ -202,12 +205,21 @@ def backed_off(channel: Channel, state: State, report: Report, context: dict[str
     return True
 
 
-def save_validators(validators: dict[str, Response], report: Report, state: State) -> None:
+def save_validators(mirror: Mirror, validators: dict[Channel, Response], report: Report, state: State) -> None:
     """Remember a channel's ETag/Last-Modified only when none of its articles must be retried: a 304 next
     cycle would otherwise hide them until the channel changes."""
-    for url, response in validators.items():
-        if url not in report.unfinished_channels and (response.etag or response.last_modified):
-            state.save_validators(url, response.etag, response.last_modified)
+    for channel, response in validators.items():
+        if channel.name not in report.unfinished_channels and (response.etag or response.last_modified):
+            state.save_validators(mirror.name, channel.name, channel.url, response.etag, response.last_modified)
+
+
+def log_renamed(mirror: Mirror, plan: FetchPlan, published: set[str]) -> None:
+    """Say once, when its page is published, that an article got another name than the one it wanted
+    because another article of its channel holds that one."""
+    for channel, entry, name in plan.renamed:
+        if page_path(channel.name, name) in published:
+            log.info("article.renamed", mirror=mirror.name, source=channel.source, channel=channel.name,
+                     article=name, url=entry.url, error=f"the name {entry.id} is another article's")
 
 
 def elapsed_ms(started: datetime) -> int:

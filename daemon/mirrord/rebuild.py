@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mirrord.identity import identity
 from mirrord.index import index_path, parse_index
 from mirrord.model import Channel, LedgerRow
 from mirrord.publish import Workspace
@@ -33,7 +34,7 @@ def row_from_page(mirror: str, channel: Channel, path: str, page: str) -> Ledger
     if meta is None or fetched is None:
         return None
     return LedgerRow(mirror, channel.name, meta["id"], path, meta.get("title") or meta["id"], meta["url"],
-                     meta["source"], fetched)
+                     meta["source"], fetched, key=identity(meta["url"]))
 
 
 def pruned_rows(mirror: str, deleted: list[str], now: datetime) -> list[LedgerRow]:

@@ -7,9 +7,11 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from contextlib import closing
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mirrord.identity import identity
 from mirrord.model import Health, LedgerRow, SourceRecord, SourceResult
 
 SCHEMA = """
@@ -17,12 +19,13 @@ CREATE TABLE IF NOT EXISTS articles (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     mirror TEXT NOT NULL, channel TEXT NOT NULL, id TEXT NOT NULL,
     path TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
-    time TEXT NOT NULL, commit_sha TEXT, pruned INTEGER NOT NULL DEFAULT 0,
+    time TEXT NOT NULL, commit_sha TEXT, pruned INTEGER NOT NULL DEFAULT 0, key TEXT NOT NULL DEFAULT '',
     UNIQUE (mirror, channel, id));
 CREATE INDEX IF NOT EXISTS articles_by_url ON articles (mirror, url);
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (mirror, path);
-CREATE TABLE IF NOT EXISTS validators (
-    url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT);
+CREATE TABLE IF NOT EXISTS channel_validators (
+    mirror TEXT NOT NULL, channel TEXT NOT NULL, url TEXT NOT NULL, etag TEXT, last_modified TEXT,
+    PRIMARY KEY (mirror, channel));
 CREATE TABLE IF NOT EXISTS sources (
     source TEXT PRIMARY KEY, mirror TEXT NOT NULL, last_cycle TEXT, duration_ms INTEGER,
     published INTEGER NOT NULL DEFAULT 0, error TEXT, failures INTEGER NOT NULL DEFAULT 0, next_run TEXT);
@@ -39,12 +42,15 @@ CREATE TABLE IF NOT EXISTS mirrors (
 CREATE TABLE IF NOT EXISTS pending (
     mirror TEXT PRIMARY KEY, base TEXT NOT NULL, new_rows TEXT NOT NULL, pruned_rows TEXT NOT NULL);
 """
-ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq"
+ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq, key"
+# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them.
+LATE_INDEXES = "CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);"
 
 
 WAL_ATTEMPTS = 100
 # Columns added after the first release: (table, column, definition), added to older databases on open.
-ADDED_COLUMNS = (("channels", "transient", "INTEGER NOT NULL DEFAULT 1"),)
+ADDED_COLUMNS = (("channels", "transient", "INTEGER NOT NULL DEFAULT 1"),
+                 ("articles", "key", "TEXT NOT NULL DEFAULT ''"))
 
 
 def use_wal(db: sqlite3.Connection) -> None:
@@ -60,12 +66,16 @@ def use_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
-def add_missing_columns(db: sqlite3.Connection) -> None:
-    """Bring a database made by an older release up to the current schema, keeping its rows."""
-    for table, column, definition in ADDED_COLUMNS:
-        if column not in {info[1] for info in db.execute(f"PRAGMA table_info({table})")}:
-            with db:
+def upgrade(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older release up to the current schema, keeping its rows: add the
+    new columns, and give the articles it published their identity, taken from their URL."""
+    with db:
+        for table, column, definition in ADDED_COLUMNS:
+            if column not in {info[1] for info in db.execute(f"PRAGMA table_info({table})")}:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        db.executescript(LATE_INDEXES)
+        unkeyed = db.execute("SELECT seq, url FROM articles WHERE key = '' AND url != ''").fetchall()
+        db.executemany("UPDATE articles SET key = ? WHERE seq = ?", [(identity(url), seq) for seq, url in unkeyed])
 
 
 def now() -> str:
@@ -77,7 +87,9 @@ def row_to_json(row: LedgerRow) -> dict:
 
 
 def row_from_json(values: dict) -> LedgerRow:
-    return LedgerRow(**{**values, "time": datetime.fromisoformat(values["time"])})
+    """Return a row set aside by `begin_cycle`, also by a release whose rows had no key."""
+    row = LedgerRow(**{**values, "time": datetime.fromisoformat(values["time"])})
+    return row if row.key or not row.url else replace(row, key=identity(row.url))
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -85,9 +97,9 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def to_row(values: tuple) -> LedgerRow:
-    mirror, channel, id_, path, title, url, source, time, commit, pruned, seq = values
+    mirror, channel, id_, path, title, url, source, time, commit, pruned, seq, key = values
     return LedgerRow(mirror, channel, id_, path, title, url, source, datetime.fromisoformat(time), commit,
-                     bool(pruned), seq)
+                     bool(pruned), seq, key)
 
 
 class State:
@@ -106,19 +118,19 @@ class State:
             self.db = sqlite3.connect(path, timeout=30)
             use_wal(self.db)
         self.db.executescript(SCHEMA)
-        add_missing_columns(self.db)
+        upgrade(self.db)
 
     def close(self) -> None:
         self.db.close()
 
-    def ledger_rows(self, mirror: str, urls: Iterable[str], keys: Iterable[tuple[str, str]]) -> list[LedgerRow]:
-        """Return, oldest first, every live row of a mirror and every row (pruned ones too) whose url is
-        one of urls or whose (channel, id) is one of keys: all that planning a cycle needs to know."""
+    def ledger_rows(self, mirror: str, keys: Iterable[str], names: Iterable[tuple[str, str]]) -> list[LedgerRow]:
+        """Return, oldest first, every live row of a mirror and every row (pruned ones too) whose article
+        identity is one of keys or whose (channel, id) is one of names: all that planning a cycle needs."""
         cursor = self.db.execute(
             f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND (pruned = 0 "
-            "OR url IN (SELECT value FROM json_each(?)) "
+            "OR key IN (SELECT value FROM json_each(?)) "
             "OR (channel, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) ORDER BY seq",
-            (mirror, json.dumps(sorted(set(urls))), json.dumps(sorted(set(keys)))))
+            (mirror, json.dumps(sorted(set(keys))), json.dumps(sorted(set(names)))))
         return [to_row(values) for values in cursor]
 
     def record_cycle(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
@@ -128,9 +140,10 @@ class State:
 
     def record_rows(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
         self.db.executemany(
-            "INSERT OR IGNORE INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), commit) for r in new])
+            "INSERT OR IGNORE INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha, key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), commit, r.key)
+             for r in new])
         self.db.executemany("UPDATE articles SET pruned = 1 WHERE mirror = ? AND channel = ? AND id = ?",
                             [(r.mirror, r.channel, r.id) for r in pruned])
 
@@ -166,20 +179,33 @@ class State:
                 self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
         return committed
 
-    def has_rows(self, mirror: str) -> bool:
-        return self.db.execute("SELECT 1 FROM articles WHERE mirror = ? LIMIT 1", (mirror,)).fetchone() is not None
+    def knows_mirror(self, mirror: str) -> bool:
+        """Tell whether this database has ever run a cycle of the mirror: when not, and the mirror has
+        commits, the database was lost (or the mirror made elsewhere) and its ledger must be rebuilt."""
+        return any(self.db.execute(f"SELECT 1 FROM {table} WHERE mirror = ? LIMIT 1", (mirror,)).fetchone()
+                   for table in ("articles", "mirrors"))
+
+    def note_mirror(self, mirror: str) -> None:
+        """Remember that this database runs the mirror, even before it publishes anything."""
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO mirrors (mirror, updated) VALUES (?, ?)", (mirror, now()))
 
     def restore(self, live: list[LedgerRow], pruned: list[LedgerRow]) -> None:
         """Put back rows rebuilt from the mirror itself (after the database was lost), oldest live first."""
         self.record_cycle(live + pruned, pruned, "")
 
-    def validators(self, url: str) -> tuple[str | None, str | None]:
-        found = self.db.execute("SELECT etag, last_modified FROM validators WHERE url = ?", (url,)).fetchone()
+    def validators(self, mirror: str, channel: str, url: str) -> tuple[str | None, str | None]:
+        """Return the ETag and Last-Modified that this mirror's channel last read at url. They belong to
+        the (mirror, channel) that polled: another mirror polling the same URL has seen none of it."""
+        found = self.db.execute("SELECT etag, last_modified FROM channel_validators WHERE mirror = ? AND "
+                                "channel = ? AND url = ?", (mirror, channel, url)).fetchone()
         return (found[0], found[1]) if found else (None, None)
 
-    def save_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+    def save_validators(self, mirror: str, channel: str, url: str, etag: str | None,
+                        last_modified: str | None) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO validators VALUES (?, ?, ?)", (url, etag, last_modified))
+            self.db.execute("INSERT OR REPLACE INTO channel_validators VALUES (?, ?, ?, ?, ?)",
+                            (mirror, channel, url, etag, last_modified))
 
     def channel_succeeded(self, source: str, channel: str) -> None:
         with self.db:

@@ -22,10 +22,14 @@ from mirrord.model import Options
 from mirrord.pipeline import run_once
 
 PLACEHOLDER = b"http://SITE"
+# The sample site's address in pages and in the ledger. The demo server, on a new port each run, is
+# mirrord's HTTP proxy for it: an article's identity is its URL, and a port that changed from one run
+# to the next would make every article a new one.
+SITE_URL = "http://lakeside-gazette.invalid"
 
 
 def site_files(base_url: str) -> dict[str, tuple[bytes, str]]:
-    """Return the bundled site as path -> (body, content type), its placeholder host made real."""
+    """Return the bundled site as path -> (body, content type), its placeholder host made base_url."""
     root = files("mirrord.demo") / "site"
     found: dict[str, tuple[bytes, str]] = {}
     pending = [(root, "")]
@@ -45,13 +49,15 @@ def site_files(base_url: str) -> dict[str, tuple[bytes, str]]:
 
 @contextmanager
 def serve_site() -> Iterator[str]:
-    """Serve the bundled site on 127.0.0.1 (a free port) while the block runs; yield its base URL."""
-    routes: dict[str, tuple[bytes, str]] = {}
+    """Serve the bundled site as an HTTP proxy on 127.0.0.1 (a free port) for SITE_URL while the block
+    runs; yield the proxy's URL."""
+    routes = site_files(SITE_URL)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body, kind = routes.get(self.path.split("?")[0], (b"not found", "text/plain"))
-            self.send_response(200 if self.path.split("?")[0] in routes else 404)
+            path = self.path.removeprefix(SITE_URL).split("?")[0]
+            body, kind = routes.get(path, (b"not found", "text/plain"))
+            self.send_response(200 if path in routes else 404)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -61,21 +67,21 @@ def serve_site() -> Iterator[str]:
             """Keep the demo's output to what mirrord says."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    routes.update(site_files(base_url))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield base_url
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
 
 
-def demo_config(base_url: str, directory: Path, bare: Path):
-    """Return the bundled demo config pointed at the local site, state under directory, pushing to bare."""
-    text = (files("mirrord.demo") / "config.toml").read_text(encoding="utf-8").replace("http://SITE", base_url)
+def demo_config(proxy: str, directory: Path, bare: Path):
+    """Return the bundled demo config reading the site through the demo's proxy, state under directory,
+    pushing to bare."""
+    text = (files("mirrord.demo") / "config.toml").read_text(encoding="utf-8").replace("http://SITE", SITE_URL)
     data = tomllib.loads(text)
+    data["http"] = {"proxy": proxy}
     data["state_dir"] = str(directory / "state")
     data["log_file"] = str(directory / "state" / "status.log")
     data["mirror"]["demo"]["remotes"] = [str(bare)]
@@ -92,11 +98,11 @@ def run_demo(directory: Path, verbose: bool = False) -> int:
     """Run the demo and print what was published and how to look at it."""
     directory = directory.resolve()
     bare = directory / "mirror.git"
-    with serve_site() as base_url:
-        config = demo_config(base_url, directory, bare)
+    with serve_site() as proxy:
+        config = demo_config(proxy, directory, bare)
         ensure_bare_repository(bare, config.mirrors["demo"].branch)
         configure_logging(config.log_file, verbose=verbose, console_level=logging.WARNING)
-        print(f"Serving the sample site at {base_url}; mirroring it into {bare}")
+        print(f"Serving the sample site {SITE_URL} from {proxy} on this machine; mirroring it into {bare}")
         reports = run_once(config, [], Options())
     published = [path for report in reports for path in report.published]
     print(f"\nPublished {len(published)} pages" + ("." if published else " (all were published by an earlier run)."))
