@@ -213,22 +213,27 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_status(config: Config, args: argparse.Namespace) -> int:
+    """Print what the state says; exit 1 when a source is failing or a remote's last push failed. With
+    --source, that source and its mirror only, and every error whole."""
     if args.source and args.source not in config.sources:
         print(f"mirrord: no source named {args.source} in {config.path} "
               f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
         return EXIT_CONFIG
     if args.follow:
         return follow_log(config, args.level, args.source)
-    from mirrord.status import as_json, gather
+    from mirrord.status import as_json, gather, is_troubled
 
     now = datetime.now(timezone.utc)
     sources, mirrors = gather(config, now)
-    sources = [s for s in sources if args.source in (None, s.name)]
+    if args.source:
+        sources = [s for s in sources if s.name == args.source]
+        mirrors = [m for m in mirrors if m.name == config.sources[args.source].mirror]
     if args.json:
         print(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False))
     else:
-        print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now)
-    return EXIT_OK
+        print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now,
+                     whole=bool(args.source))
+    return EXIT_PARTIAL if is_troubled(sources, mirrors) else EXIT_OK
 
 
 def follow_log(config: Config, level: str, source: str | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +14,12 @@ QUIET_FACTOR = 4  # silent for this many usual gaps between publishing cycles: s
 QUIET_FLOOR = timedelta(hours=1)
 QUIET_HISTORY = 5  # publishing cycles needed before "usual" means anything
 OVERDUE = timedelta(minutes=15)  # a next run this far in the past: the daemon is not running
+# git's messages reach the state on one line (publish.git_reason): `stderr: '...' stdout: '...'`, its own
+# lines joined by spaces. These find where its lines began, and those that say nothing about the failure.
+GIT_OUTPUT = re.compile(r"'?\s*\b(?:stderr|stdout): '")
+GIT_LINE = re.compile(r"\s+(?=(?:remote|hint|error|fatal|warning): |! |To \S+$)")
+GIT_DONE = re.compile(r"\s+Done$")
+GIT_NOISE = re.compile(r"(?:remote|hint): |To \S+$|error: failed to push some refs|Done$")
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,27 @@ def gather(config: Config, now: datetime | None = None) -> tuple[list[SourceStat
         return source_statuses(config, state, now or datetime.now(timezone.utc)), mirror_statuses(config, state)
     finally:
         state.close()
+
+
+def is_troubled(sources: list[SourceStatus], mirrors: list[MirrorStatus]) -> bool:
+    """Tell whether a source is failing (its last cycles failed) or a remote's last push failed: `status`
+    exits 1 then, so that a monitoring check needs no parsing."""
+    return any(s.failures for s in sources) or any(r.last_error for m in mirrors for r in m.remotes)
+
+
+def first_line(error: str) -> str:
+    """Return the line of an error that says what went wrong, for the one line `status` gives it: git's
+    output is cut into its lines, and the remote's own chatter (`remote:`), git's advice (`hint:`), the
+    destination (`To URL`) and the summary that every failed push ends with are left out. What comes before
+    git's output (such as `push to URL:`) is kept in front."""
+    context, _, output = GIT_OUTPUT.sub("\n", error, count=1).partition("\n")
+    if not output:
+        return error.strip()
+    output = GIT_OUTPUT.sub("\n", output.strip().removesuffix("'"))
+    lines = [GIT_DONE.sub("", line.strip()).removeprefix("! ") for line in GIT_LINE.sub("\n", output).splitlines()]
+    meaningful = [line for line in lines if line and not GIT_NOISE.match(line)]
+    line = (meaningful or [line for line in lines if line] or [""])[0]
+    return f"{context.strip()} {line}".strip()
 
 
 def as_json(sources: list[SourceStatus], mirrors: list[MirrorStatus]) -> dict:
