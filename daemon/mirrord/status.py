@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
+from mirrord.errors import Problem, SetupError
 from mirrord.log import scrub
 from mirrord.model import Config, SourceRecord
+from mirrord.preflight import existing_state
 from mirrord.state import State
 
 QUIET_FACTOR = 4  # silent for this many usual gaps between publishing cycles: stands out
@@ -104,12 +108,16 @@ def mirror_statuses(config: Config, state: State) -> list[MirrorStatus]:
 
 
 def gather(config: Config, now: datetime | None = None) -> tuple[list[SourceStatus], list[MirrorStatus]]:
-    """Return the status of every configured source and mirror, as the state records it."""
-    state = State(config.state_dir / "state.sqlite3")
+    """Return the status of every configured source and mirror, as the state records it. The state is only
+    read: raise SetupError, saying where it looked, when there is none where the config says."""
+    path = existing_state(config)
     try:
-        return source_statuses(config, state, now or datetime.now(timezone.utc)), mirror_statuses(config, state)
-    finally:
-        state.close()
+        with closing(State(path, readonly=True)) as state:
+            return source_statuses(config, state, now or datetime.now(timezone.utc)), mirror_statuses(config, state)
+    except sqlite3.Error as error:
+        raise SetupError(str(config.path), [Problem(
+            "state_dir", f"'{path}' ({config.state_dir_from}), which cannot be read ({error})",
+            "mirrord's state database: see that the user running this may read it")]) from None
 
 
 def is_troubled(sources: list[SourceStatus], mirrors: list[MirrorStatus]) -> bool:
