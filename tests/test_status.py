@@ -14,7 +14,7 @@ from rich.console import Console
 from gitservers import rejecting_repository
 from mirrord.console import event_line, print_status, relative, size_text
 from mirrord.follow import follow_events, wanted
-from mirrord.status import MirrorStatus, RemoteStatus, SourceStatus, first_line, is_quiet
+from mirrord.status import MirrorStatus, RemoteStatus, SourceStatus, first_line, is_quiet, shown_url
 
 from mirror_run import bare_repository, mirrord, write_config
 
@@ -110,6 +110,16 @@ SSH = ("stderr: 'git@github.com: Permission denied (publickey). fatal: Could not
 ])
 def test_an_error_is_cut_to_the_line_that_says_what_failed(error, line):
     assert first_line(error) == line
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("ssh://git@git.example.org:2222/me/news.git", "ssh://git@git.example.org:2222/me/news.git"),  # no secret
+    ("git@github.com:me/news.git", "git@github.com:me/news.git"),
+    ("https://gitlab.com/me/news.git", "https://gitlab.com/me/news.git"),
+    ("https://me:hunter2@gitlab.com/me/news.git", "https://***@gitlab.com/me/news.git"),  # the config refuses it
+])
+def test_remote_urls_are_shown_whole_but_for_credentials(url, shown):
+    assert shown_url(url) == shown
 
 
 LONG_URL = "ssh://git@git.example.org:2222/mirrors/news-mirror.git"  # 54 characters: whole even at 80 columns

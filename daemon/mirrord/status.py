@@ -8,6 +8,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
+from mirrord.config import Invalid, remote_url
 from mirrord.errors import Problem, SetupError
 from mirrord.log import scrub
 from mirrord.model import Config, SourceRecord
@@ -101,10 +102,21 @@ def mirror_statuses(config: Config, state: State) -> list[MirrorStatus]:
         for url in mirror.remotes:
             _, pushed, error, success, unpushed = known.get(url, (url, None, None, None, None))
             last_success = datetime.fromisoformat(success) if success else None
-            remotes.append(RemoteStatus(scrub(url), pushed, unpushed, error, last_success))
+            remotes.append(RemoteStatus(shown_url(url), pushed, unpushed, error, last_success))
         head, commits, size = state.repository_record(name) or (None, None, None)
         statuses.append(MirrorStatus(name, head, commits, size, tuple(remotes)))
     return statuses
+
+
+def shown_url(url: str) -> str:
+    """Return a remote's URL whole for people. The config refuses credentials in remote URLs (any password,
+    a user name over http(s)), and the user of an ssh URL (`ssh://git@host/...`) is no secret, so a URL the
+    config accepts is shown as it is; any other has its credentials hidden."""
+    try:
+        remote_url(url)
+    except Invalid:
+        return scrub(url)
+    return url
 
 
 def gather(config: Config, now: datetime | None = None) -> tuple[list[SourceStatus], list[MirrorStatus]]:
