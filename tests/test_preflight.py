@@ -153,7 +153,7 @@ def test_status_follow_refuses_a_log_file_that_can_never_be_there(setup, tmp_pat
 # --- a state_dir or log_file that cannot be used -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["check"], ["once"], ["status"]])
+@pytest.mark.parametrize("command", [["check"], ["once"], ["run"], ["status"]])
 @pytest.mark.parametrize(("place", "found"), [
     ("under a file", "under {blocker}, which is a file, not a folder"),
     ("a file", "a file, not a folder"),
