@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -11,9 +12,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from mirror_run import bare_repository
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def require_sshd(path: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """Return sshd's path. Skip the test on a machine without it, saying why, except in CI, which installs
+    it (.ci/run): there a missing sshd fails the test instead of hiding it."""
+    path = path or SSHD
+    if os.access(path, os.X_OK):
+        return path
+    missing = f"sshd not found at {path}: install openssh-server to run the tests that push over ssh"
+    if (os.environ if environ is None else environ).get("CI"):
+        pytest.fail(missing)
+    pytest.skip(missing)
 
 
 def free_port() -> int:
@@ -66,7 +81,9 @@ def deploy_key(folder: Path) -> Path:
 
 @contextmanager
 def sshd(folder: Path, authorized_key: Path) -> Iterator[str]:
-    """Run sshd on a loopback port accepting only authorized_key for this user; yield ssh://USER@127.0.0.1:PORT."""
+    """Run sshd on a loopback port accepting only authorized_key for this user; yield ssh://USER@127.0.0.1:PORT.
+    Skip the test where sshd is missing, but in CI (require_sshd)."""
+    daemon = require_sshd()
     folder.mkdir(parents=True, exist_ok=True)
     host_key = folder / "host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
@@ -88,7 +105,7 @@ StrictModes no
 UsePAM no
 """)
     Path("/run/sshd").mkdir(exist_ok=True)
-    with running([SSHD, "-D", "-e", "-f", str(config)], port):
+    with running([daemon, "-D", "-e", "-f", str(config)], port):
         yield f"ssh://{getpass.getuser()}@127.0.0.1:{port}"
 
 
@@ -101,10 +118,11 @@ def rejecting_repository(path: Path, message: str = "pushes are closed") -> Path
     return path
 
 
-def slow_repository(path: Path, seconds: float) -> Path:
-    """A bare repository whose pre-receive hook takes `seconds` before accepting a push."""
+def gated_repository(path: Path, gate: Path) -> Path:
+    """A bare repository whose pre-receive hook holds every push until the file gate exists (two minutes at
+    most), so that a test decides when the push in progress ends."""
     bare_repository(path)
     hook = path / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\nsleep {seconds}\nexit 0\n")
+    hook.write_text(f"#!/bin/sh\nfor i in $(seq 1200); do [ -e '{gate}' ] && exit 0; sleep 0.1; done\nexit 1\n")
     hook.chmod(0o755)
     return path

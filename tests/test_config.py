@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirrord import __version__
+from mirrord import config as config_module
 from mirrord.config import all_key_paths, find_config_path, load_config
 from mirrord.errors import ConfigError
 
@@ -242,9 +243,30 @@ def test_hosts_default_to_the_channel_url_hosts(tmp_path):
     ({}, str(Path("~/.local/state/mirrord").expanduser()),
      str(Path("~/.local/state/mirrord/status.log").expanduser())),
 ])
-def test_state_dir_and_log_file_from_systemd_directories(tmp_path, environ, state_dir, log_file):
+def test_state_dir_and_log_file_from_systemd_directories(tmp_path, monkeypatch, environ, state_dir, log_file):
+    monkeypatch.setattr(config_module, "SYSTEM_STATE_DIR", tmp_path / "no" / "var" / "lib" / "mirrord")
+    monkeypatch.setattr(config_module, "SYSTEM_LOGS_DIR", tmp_path / "no" / "var" / "log" / "mirrord")
     config = load_minimal(tmp_path, environ=environ)
     assert (config.state_dir, config.log_file) == (Path(state_dir), Path(log_file))
+
+
+@pytest.mark.parametrize(("top", "logs_exist", "state_dir", "log_file"), [
+    ("", True, "{lib}", "{log}/status.log"),  # the service's folders, used by hand as by the service
+    ("", False, "{lib}", "{lib}/status.log"),
+    ('state_dir = "{lib}"', True, "{lib}", "{log}/status.log"),  # the log goes with the service's state
+    ('state_dir = "{tmp}/own"', True, "{tmp}/own", "{tmp}/own/status.log"),  # and only with it
+])
+def test_commands_by_hand_default_to_the_services_folders_when_they_exist(tmp_path, monkeypatch, top, logs_exist,
+                                                                            state_dir, log_file):
+    lib, log = tmp_path / "var" / "lib" / "mirrord", tmp_path / "var" / "log" / "mirrord"
+    lib.mkdir(parents=True)
+    if logs_exist:
+        log.mkdir(parents=True)
+    monkeypatch.setattr(config_module, "SYSTEM_STATE_DIR", lib)
+    monkeypatch.setattr(config_module, "SYSTEM_LOGS_DIR", log)
+    names = {"lib": lib, "log": log, "tmp": tmp_path}
+    config = load_config(write(tmp_path, top.format(**names) + "\n" + MINIMAL.format(mirror="")), environ={})
+    assert (config.state_dir, config.log_file) == (Path(state_dir.format(**names)), Path(log_file.format(**names)))
 
 
 def test_relative_paths_are_relative_to_the_config_folder(tmp_path, monkeypatch):

@@ -30,12 +30,12 @@ def get(url: str, settings: HttpSettings = SETTINGS, **options) -> Response:
     return asyncio.run(fetch())
 
 
-def failure(url: str, settings: HttpSettings = SETTINGS, **options) -> tuple[FetchError, float]:
-    """Return the FetchError fetching url raises, and how long it took."""
-    started = time.monotonic()
+def failure(url: str, settings: HttpSettings = SETTINGS, **options) -> FetchError:
+    """Return the FetchError fetching url raises. How long it takes is bench/'s concern, not the tests':
+    a deadline that does not hold shows as another error, or as none."""
     with pytest.raises(FetchError) as caught:
         get(url, settings, **options)
-    return caught.value, time.monotonic() - started
+    return caught.value
 
 
 def test_a_server_sending_one_byte_a_second_is_cut_at_the_total_deadline():
@@ -46,15 +46,15 @@ def test_a_server_sending_one_byte_a_second_is_cut_at_the_total_deadline():
             time.sleep(1)
 
     with RawServer(trickle) as server:
-        error, took = failure(server.url(), replace(SETTINGS, timeout=2))
+        error = failure(server.url(), replace(SETTINGS, timeout=2))
+    # httpx's per-read timeout alone would never fire: each byte comes within it, and the body would arrive.
     assert "no complete answer within http.timeout (2 s)" in str(error) and error.transient
-    assert took < 3.5, "httpx's per-read timeout alone would wait 100 s"
 
 
 def test_a_server_that_never_answers_times_out():
     with RawServer(lambda conn, head: server.stopped.wait(30)) as server:
-        error, took = failure(server.url(), replace(SETTINGS, timeout=1, retries=1))
-    assert error.transient and took < 5
+        error = failure(server.url(), replace(SETTINGS, timeout=1, retries=1))
+    assert error.transient and "no complete answer within http.timeout (1 s)" in str(error)
     assert len(server.requests) == 2, "a timeout is transient: retried once"
 
 
@@ -65,7 +65,7 @@ def test_a_connection_reset_mid_body_is_a_transient_failure():
         reset(conn)
 
     with RawServer(half_then_reset) as server:
-        error, _ = failure(server.url(), replace(SETTINGS, retries=1))
+        error = failure(server.url(), replace(SETTINGS, retries=1))
     assert error.transient and "connection failed" in str(error)
     assert len(server.requests) == 2
 
@@ -79,12 +79,11 @@ def test_a_50_mb_body_is_refused_with_memory_bounded():
 
     with RawServer(flood) as server:
         tracemalloc.start()
-        error, took = failure(server.url())
+        error = failure(server.url())
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert "over the limit of 1000000 bytes, skipped (raise http.max_bytes" in str(error) and not error.transient
     assert peak < 5_000_000, f"peak {peak} bytes: the body must not be read past max_bytes"
-    assert took < 5
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_reading(site):
@@ -93,15 +92,16 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(site):
         server.stopped.wait(30)
 
     with RawServer(declare) as server:
-        error, took = failure(server.url())
-    assert "body of 50000000 bytes is over the limit" in str(error) and took < 2
+        error = failure(server.url())
+    # The server sends no body: reading one would end in a timeout, not in this refusal.
+    assert "body of 50000000 bytes is over the limit" in str(error)
 
 
 def test_a_gzip_bomb_is_cut_after_decompression(site):
     import gzip
 
     site.add("/bomb.html", gzip.compress(b"\0" * 20_000_000), headers=(("Content-Encoding", "gzip"),))
-    error, _ = failure(site.url("/bomb.html"))
+    error = failure(site.url("/bomb.html"))
     assert "over the limit of 1000000 bytes" in str(error)
 
 
@@ -118,19 +118,23 @@ def sequence(*answers: bytes):
 def test_429_waits_for_retry_after_then_succeeds():
     handler = sequence(answer("429 Too Many Requests", b"slow down", (("Retry-After", "1"),)),
                        answer("200 OK", b"<p>ok</p>"))
-    with RawServer(handler) as server:
-        started = time.monotonic()
+    arrivals: list[float] = []
+
+    def note_arrival(conn, head):
+        arrivals.append(time.monotonic())
+        handler(conn, head)
+
+    with RawServer(note_arrival) as server:
         response = get(server.url(), replace(SETTINGS, retries=3))
-        took = time.monotonic() - started
     assert response.body == b"<p>ok</p>" and len(server.requests) == 2
-    assert 1.0 <= took < 3, "Retry-After: 1 is honoured, not the shorter backoff"
+    assert arrivals[1] - arrivals[0] >= 1.0, "Retry-After: 1 is honoured, not the shorter backoff"
 
 
 @pytest.mark.parametrize("status, transient", [(500, True), (502, True), (503, True), (429, True), (400, False),
                                                (401, False), (403, False), (404, False), (410, False)])
 def test_only_429_and_5xx_are_retried(site, status, transient):
     site.add("/x", "no", status=status, headers=(("Retry-After", "0"),))
-    error, _ = failure(site.url("/x"), replace(SETTINGS, retries=2))
+    error = failure(site.url("/x"), replace(SETTINGS, retries=2))
     assert error.transient is transient and f"HTTP {status}" in str(error)
     assert site.requested("/x") == (3 if transient else 1)
 
@@ -144,7 +148,7 @@ def test_five_redirects_are_followed_and_a_sixth_is_refused(site):
         redirect(site, f"/r{hop}", f"/r{hop + 1}")
     site.add("/r6", "<p>end</p>")
     assert get(site.url("/r1")).url == site.url("/r6")
-    error, _ = failure(site.url("/r0"), replace(SETTINGS, retries=2))
+    error = failure(site.url("/r0"), replace(SETTINGS, retries=2))
     assert "more than 5 redirects" in str(error) and not error.transient
     assert site.requested("/r6") == 1, "the chain from /r0 stops before its end"
 
@@ -152,7 +156,7 @@ def test_five_redirects_are_followed_and_a_sixth_is_refused(site):
 def test_a_redirect_out_of_hosts_is_refused_before_it_is_followed(site):
     redirect(site, "/moved", f"http://localhost:{site.port}/elsewhere")
     site.add("/elsewhere", "<p>elsewhere</p>")
-    error, _ = failure(site.url("/moved"), hosts=frozenset({"127.0.0.1"}))
+    error = failure(site.url("/moved"), hosts=frozenset({"127.0.0.1"}))
     assert f"redirected to http://localhost:{site.port}/elsewhere, whose host localhost is not in the " \
            "source's hosts" in str(error)
     assert site.requested("/elsewhere") == 0
@@ -161,7 +165,7 @@ def test_a_redirect_out_of_hosts_is_refused_before_it_is_followed(site):
 
 def test_a_redirect_to_another_scheme_is_refused(site):
     redirect(site, "/file", "file:///etc/passwd")
-    error, _ = failure(site.url("/file"))
+    error = failure(site.url("/file"))
     assert "which is not an http(s) URL" in str(error) and not error.transient
 
 
@@ -204,10 +208,8 @@ def test_per_host_and_total_concurrency_are_bounded(site):
             await asyncio.gather(*(fetcher.get(f"{url}?n={n}") for n in range(12)))
 
     with RawServer(slow) as server:
-        started = time.monotonic()
         asyncio.run(fetch_many(server.url()))
-        took = time.monotonic() - started
-    assert peak[0] == 3 and 0.8 <= took < 1.6, "12 requests, 3 at a time, 0.2 s each"
+    assert len(server.requests) == 12 and peak[0] == 3, "12 requests, never more than 3 at a time"
 
 
 CHINESE = "习近平会见俄罗斯总理。台湾地区的新闻报道，香港与澳门的经济发展状况良好，人民生活水平不断提高。" * 4

@@ -3,7 +3,6 @@ tries to run, ids that try to escape, layouts that change. None of it may crash 
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import pytest
@@ -88,13 +87,12 @@ def test_entity_bombs_are_refused_cheaply(site, fetch, name):
     body = rss(item(1, "&lol9;" * 20_000 if name == "quadratic blowup" else "&lol9;"), prolog=BOMBS[name])
     for encoding in ("utf-8", "utf-16"):
         response = served_feed(site, fetch, "/bomb.xml", body.replace('encoding="utf-8"', "").encode(encoding))
-        started = time.monotonic()
         tracemalloc.start()
         with pytest.raises(DiscoverError, match="declares XML entities"):
             discover_feed(response, rules())
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert time.monotonic() - started < 0.5 and peak < 2_000_000
+        assert peak < 2_000_000, "refused before any entity is expanded"
 
 
 def test_a_doctype_without_entities_is_still_read(site, fetch):

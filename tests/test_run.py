@@ -59,9 +59,10 @@ def has_commits(bare) -> bool:
     return bool(git(bare, "for-each-ref", "refs/heads/main").strip())
 
 
-def status_json(config) -> dict:
+def status_json(config, code: int = 0) -> dict:
+    """Return `status --json`, which exits 1 while a source or a remote is failing."""
     run = mirrord(config, "status", "--json")
-    assert run.code == 0, run.stderr
+    assert run.code == code, run.stderr
     return json.loads(run.stdout)
 
 
@@ -152,13 +153,13 @@ def test_status_json_and_table_report_a_failing_source(tmp_path, site):
     assert mirrord(config, "once").code == 1
     assert mirrord(config, "once", "weekly").code == 1
 
-    by_name = {s["name"]: s for s in status_json(config)["sources"]}
+    by_name = {s["name"]: s for s in status_json(config, code=1)["sources"]}
     assert by_name["weekly"]["failures"] == 2 and by_name["weekly"]["attention"] == "failing"
     assert "HTTP 404" in by_name["weekly"]["error"]
     assert by_name["daily"]["failures"] == 0 and by_name["daily"]["attention"] is None
     assert by_name["daily"]["published_24h"] > 0
     table = mirrord(config, "status")
-    assert table.code == 0, table.stderr
+    assert table.code == 1, table.stderr
     assert "weekly" in table.stdout and "failing" in table.stdout and str(bare) in table.stdout
 
 

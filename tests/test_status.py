@@ -1,15 +1,22 @@
-"""What `mirrord status` makes stand out, and how the status log is shown and filtered for people."""
+"""What `mirrord status` makes stand out, how it fits a terminal and what it exits with, and how the status log
+is shown and filtered for people."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from rich.console import Console
 
-from mirrord.console import event_line, relative, size_text
+from gitservers import rejecting_repository
+from mirrord.console import event_line, print_status, relative, size_text
 from mirrord.follow import follow_events, wanted
-from mirrord.status import is_quiet
+from mirrord.status import MirrorStatus, RemoteStatus, SourceStatus, first_line, is_quiet, shown_url
+
+from mirror_run import bare_repository, mirrord, write_config
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
@@ -72,3 +79,114 @@ def test_following_survives_rotation_and_skips_partial_lines(tmp_path):
     log.rename(tmp_path / "status.log.1")
     log.write_text('{"event": "after rotation", "level": "info"}\n', encoding="utf-8")
     assert next(events)["event"] == "after rotation"
+
+
+# --- `mirrord status` in a terminal, and its exit code -------------------------------------------------------------
+
+GITHUB_AUTH = ("stderr: 'remote: Support for password authentication was removed on August 13, 2021. remote: Please "
+               "see https://docs.github.com/en/get-started/getting-started-with-git/about-remote-repositories for "
+               "information on currently recommended modes of authentication. fatal: Authentication failed for "
+               "'https://github.com/me/news.git/''")
+REJECTED = ("stderr: 'To github.com:me/news.git ! [rejected] main -> main (fetch first) error: failed to push some "
+            "refs to 'github.com:me/news.git' hint: Updates were rejected because the remote contains work that you "
+            "do hint: not have locally. This is usually caused by another repository pushing hint: to the same ref.'")
+HOOK = ("stderr: 'remote: read-only mirror error: failed to push some refs to '/srv/git/news.git'' stdout: "
+        "'To /srv/git/news.git ! HEAD:refs/heads/main [remote rejected] (pre-receive hook declined) Done'")
+SSH = ("stderr: 'git@github.com: Permission denied (publickey). fatal: Could not read from remote repository. "
+       "Please make sure you have the correct access rights and the repository exists.'")
+
+
+@pytest.mark.parametrize(("error", "line"), [
+    (GITHUB_AUTH, "fatal: Authentication failed for 'https://github.com/me/news.git/'"),
+    (REJECTED, "[rejected] main -> main (fetch first)"),
+    (f"push to /srv/git/news.git: {HOOK}",
+     "push to /srv/git/news.git: HEAD:refs/heads/main [remote rejected] (pre-receive hook declined)"),
+    (SSH, "git@github.com: Permission denied (publickey)."),
+    ("stderr: 'fatal: unable to connect to 127.0.0.1: errno=Connection refused '",
+     "fatal: unable to connect to 127.0.0.1: errno=Connection refused"),
+    ("stderr: 'remote: all there is'", "remote: all there is"),
+    ("channel daily/world: http://news.example/feed.xml: HTTP 404 Not Found",
+     "channel daily/world: http://news.example/feed.xml: HTTP 404 Not Found"),
+])
+def test_an_error_is_cut_to_the_line_that_says_what_failed(error, line):
+    assert first_line(error) == line
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("ssh://git@git.example.org:2222/me/news.git", "ssh://git@git.example.org:2222/me/news.git"),  # no secret
+    ("git@github.com:me/news.git", "git@github.com:me/news.git"),
+    ("https://gitlab.com/me/news.git", "https://gitlab.com/me/news.git"),
+    ("https://me:hunter2@gitlab.com/me/news.git", "https://***@gitlab.com/me/news.git"),  # the config refuses it
+])
+def test_remote_urls_are_shown_whole_but_for_credentials(url, shown):
+    assert shown_url(url) == shown
+
+
+LONG_URL = "ssh://git@git.example.org:2222/mirrors/news-mirror.git"  # 54 characters: whole even at 80 columns
+SOURCES = [
+    SourceStatus("ntdtv", "news", NOW - timedelta(minutes=3), 1200, "failed", f"push to {LONG_URL}: {GITHUB_AUTH}",
+                 NOW + timedelta(minutes=12), 4, 12, NOW - timedelta(hours=2), "failing"),
+    SourceStatus("guardian-opinion", "news", NOW - timedelta(minutes=5), 900, "ok", None, NOW + timedelta(minutes=10),
+                 0, 30, NOW - timedelta(minutes=5), None),
+]
+MIRRORS = [
+    MirrorStatus("news", "7daa4b68301525f52e80aff70161ef555cf36013", 1234, 167_936_000, (
+        RemoteStatus(LONG_URL, None, 3, GITHUB_AUTH, None),
+        RemoteStatus("https://gitlab.com/me/news-mirror.git", "7daa4b6", 0, None, NOW - timedelta(minutes=5)),
+        RemoteStatus("/srv/git/news.git", None, 3, REJECTED, NOW - timedelta(days=2)))),
+    MirrorStatus("archive", None, None, None, ()),
+]
+
+
+def rendered(width: int, whole: bool = False) -> list[str]:
+    out = io.StringIO()
+    print_status(Console(file=out, width=width, color_system=None), SOURCES, MIRRORS, NOW, whole=whole)
+    return out.getvalue().splitlines()
+
+
+def shows(line: str, whole: str) -> bool:
+    """Tell whether a line shows the whole text, or its start cut with an ellipsis where the terminal ends."""
+    return line.rstrip() == whole or line.endswith("…") and whole.startswith(line[:-1])
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_status_shows_one_line_per_row_whole_urls_and_one_line_per_error(width):
+    lines = rendered(width)
+    assert all(len(line) <= width for line in lines)
+    for name in ("ntdtv", "guardian-opinion"):
+        assert len([line for line in lines if line.startswith(f"{name} ")]) == 1, name
+    for url in (LONG_URL, "https://gitlab.com/me/news-mirror.git", "/srv/git/news.git"):
+        assert len([line for line in lines if f" {url} " in f" {line}"]) == 1, f"{url} whole, on one line"
+    errors = lines[lines.index("Errors (whole: mirrord status --source NAME, or --json)") + 1:]
+    assert len(errors) == 2, "one line per distinct error: the push failure and its sources' share one"
+    assert shows(errors[0], f"news, ntdtv: push to {LONG_URL}: fatal: Authentication failed for "
+                            "'https://github.com/me/news.git/'")
+    assert shows(errors[1], "news: push to /srv/git/news.git: [rejected] main -> main (fetch first)")
+    assert not any("remote:" in line or "hint:" in line for line in lines)
+
+
+def test_status_of_one_source_shows_its_errors_whole():
+    text = "\n".join(rendered(80, whole=True))
+    assert "remote: Support for password authentication was removed" in " ".join(text.split())
+    assert "hint: not have locally" in " ".join(text.split())
+
+
+def test_status_exits_1_while_a_source_or_a_remote_fails(tmp_path, site, setup):
+    refusing = rejecting_repository(tmp_path / "refusing.git", "read-only mirror")
+    good = bare_repository(tmp_path / "good.git")
+    (tmp_path / "failing").mkdir()
+    config = write_config(tmp_path / "failing" / "mirrord.toml", site, [str(refusing), str(good)])
+    assert mirrord(config, "once").code == 1
+    status = mirrord(config, "status")
+    assert status.code == 1, status.stdout + status.stderr
+    assert f"news, daily, weekly: push to {refusing}: HEAD:refs/heads/main [remote rejected]" in status.stdout
+    assert "remote: read-only mirror" not in status.stdout
+    one = mirrord(config, "status", "--source", "daily")
+    assert one.code == 1 and "remote: read-only mirror" in one.stdout, "the whole error"
+    machine = mirrord(config, "status", "--json")
+    assert machine.code == 1
+    assert "remote: read-only mirror" in json.loads(machine.stdout)["mirrors"][0]["remotes"][0]["last_error"]
+
+    _, _, healthy = setup
+    assert mirrord(healthy, "once").code == 0
+    assert mirrord(healthy, "status").code == 0

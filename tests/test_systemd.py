@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 
 import pytest
 
+from mirrord.config import SYSTEM_LOGS_DIR, SYSTEM_STATE_DIR
 from mirrord.scheduler import HEARTBEAT, STOP_TIMEOUT
 
-UNITS = Path(__file__).resolve().parents[1] / "systemd"
+ROOT = Path(__file__).resolve().parents[1]
+UNITS = ROOT / "systemd"
 
 
 def unit(name: str) -> configparser.ConfigParser:
@@ -43,3 +46,16 @@ def comment_above(lines: list[str], index: int) -> bool:
         if lines[index].startswith("#"):
             return True
     return False
+
+
+@pytest.mark.parametrize("name", ["mirrord.service", "mirrord-once.service"])
+def test_the_units_folders_are_those_commands_run_by_hand_use_and_running_md_names(name):
+    """systemd makes /var/lib/<StateDirectory> and /var/log/<LogsDirectory>; commands run by hand default to
+    SYSTEM_STATE_DIR and SYSTEM_LOGS_DIR, and the config of docs/running.md names them."""
+    service = unit(name)["Service"]
+    assert Path("/var/lib") / service["StateDirectory"] == SYSTEM_STATE_DIR
+    assert Path("/var/log") / service["LogsDirectory"] == SYSTEM_LOGS_DIR
+    assert service["Environment"] == f"HOME={SYSTEM_STATE_DIR}"
+    running = (ROOT / "docs" / "running.md").read_text(encoding="utf-8")
+    assert re.search(rf'^state_dir = "{SYSTEM_STATE_DIR}"', running, re.MULTILINE)
+    assert re.search(rf'^log_file  = "{SYSTEM_LOGS_DIR / "status.log"}"', running, re.MULTILINE)

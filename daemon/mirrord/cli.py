@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return command_status(config, args)
         return command_once(config, args)
     except ConfigError as error:
-        print(f"mirrord: bad config, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
+        print(f"mirrord: {error.headline}, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
         return EXIT_CONFIG
     except LockHeld as error:
         print(f"mirrord: {error}", file=sys.stderr)
@@ -97,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def command_check(config: Config, args: argparse.Namespace) -> int:
-    """Print OK for a valid config; with --network, one line per channel and remote reached, exit 2 on any
-    problem (the spec's code for `check`), each problem's line saying what to fix."""
+    """Print OK for a valid config whose folders and credentials can be used (else raise SetupError listing
+    each problem); with --network, one line per channel and remote reached, exit 2 on any problem (the spec's
+    code for `check`), each problem's line saying what to fix."""
+    from mirrord.preflight import require_usable
+
+    require_usable(config, os.environ)
     print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
     if not args.network:
         return EXIT_OK
@@ -154,6 +158,10 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
         print(f"mirrord: no source named {', '.join(unknown)} in {config.path} "
               f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
         return EXIT_CONFIG
+    if not args.dry_run:
+        from mirrord.preflight import require_places
+
+        require_places(config)
     lock_wait = lock_wait_of(os.environ)
     if lock_wait is None:
         print(f"mirrord: MIRRORD_LOCK_WAIT must be a number of seconds, found {os.environ['MIRRORD_LOCK_WAIT']!r}",
@@ -214,8 +222,10 @@ def print_report(report: Report, dry_run: bool) -> None:
 def command_run(config: Config, args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM; a stop that had to abandon a cycle exits at once with 1."""
     from mirrord.metrics import serve_metrics
+    from mirrord.preflight import require_places
     from mirrord.scheduler import STOP_TIMEOUT, Daemon
 
+    require_places(config)
     configure_logging(config.log_file, verbose=args.verbose)
     if config.metrics_listen:
         try:
@@ -233,26 +243,37 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_status(config: Config, args: argparse.Namespace) -> int:
+    """Print what the state says, reading it where the config says it is (never creating one); exit 1 when
+    a source is failing or a remote's last push failed. With --source, that source and its mirror only, and
+    every error whole."""
     if args.source and args.source not in config.sources:
         print(f"mirrord: no source named {args.source} in {config.path} "
               f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
         return EXIT_CONFIG
     if args.follow:
         return follow_log(config, args.level, args.source)
-    from mirrord.status import as_json, gather
+    from mirrord.status import as_json, gather, is_troubled
 
     now = datetime.now(timezone.utc)
     sources, mirrors = gather(config, now)
-    sources = [s for s in sources if args.source in (None, s.name)]
+    if args.source:
+        sources = [s for s in sources if s.name == args.source]
+        mirrors = [m for m in mirrors if m.name == config.sources[args.source].mirror]
     if args.json:
         print(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False))
     else:
-        print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now)
-    return EXIT_OK
+        print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now,
+                     whole=bool(args.source))
+    return EXIT_PARTIAL if is_troubled(sources, mirrors) else EXIT_OK
 
 
 def follow_log(config: Config, level: str, source: str | None) -> int:
-    """Print the status log's events for people as they come, until interrupted."""
+    """Print the status log's events for people as they come, until interrupted; say where the log is awaited
+    when it is not there yet, and raise SetupError when it can never be there."""
+    from mirrord.preflight import log_to_follow
+
+    if note := log_to_follow(config):
+        print(f"mirrord: {note}", file=sys.stderr, flush=True)
     console = Console(highlight=False, soft_wrap=True)
     mirror = config.sources[source].mirror if source else None
     try:

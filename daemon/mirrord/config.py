@@ -21,6 +21,10 @@ from mirrord.errors import ConfigError, Problem, without_secrets
 from mirrord.model import Channel, Config, HttpSettings, Mirror, Rules, Source
 
 SEARCH_PATHS = (Path("mirrord.toml"), Path("/etc/mirrord/config.toml"))
+# The folders systemd makes for the service (StateDirectory=mirrord, LogsDirectory=mirrord): the defaults,
+# when they exist, of commands run by hand, so that they share the service's state and log.
+SYSTEM_STATE_DIR = Path("/var/lib/mirrord")
+SYSTEM_LOGS_DIR = Path("/var/log/mirrord")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 DURATION_PATTERN = re.compile(r"(?:(\d+)([smhd]))+")
 DURATION_PART = re.compile(r"(\d+)([smhd])")
@@ -269,9 +273,10 @@ CHANNEL_KEYS = (
     *(replace(key, default=None) for key in RULE_KEYS),
 )
 TOP_KEYS = (
-    Key("state_dir", text, None, "ledger, working clones [$STATE_DIRECTORY, else ~/.local/state/mirrord]",
-        '"/var/lib/mirrord"'),
-    Key("log_file", text, None, "status log [$LOGS_DIRECTORY/status.log, else <state_dir>/status.log]",
+    Key("state_dir", text, None, "ledger, working clones [$STATE_DIRECTORY, else /var/lib/mirrord when it exists, "
+        "else ~/.local/state/mirrord]", '"/var/lib/mirrord"'),
+    Key("log_file", text, None, "status log [$LOGS_DIRECTORY/status.log, else /var/log/mirrord/status.log when "
+        "state_dir is /var/lib/mirrord and /var/log/mirrord exists, else <state_dir>/status.log]",
         '"/var/log/mirrord/status.log"'),
 )
 TABLES = {"http": HTTP_KEYS, "metrics": METRICS_KEYS}
@@ -373,32 +378,48 @@ def parse_config(data: Mapping[str, Any], path: Path, environ: Mapping[str, str]
     check_whole(mirrors, sources, found)
     if found.problems:
         raise ConfigError(str(path), found.problems)
-    state_dir = resolve_state_dir(top["state_dir"], path, environ)
+    state_dir, state_dir_from = resolve_state_dir(top["state_dir"], path, environ)
+    log_file, log_file_from = resolve_log_file(top["log_file"], path, state_dir, environ)
     return Config(
         path=path,
         state_dir=state_dir,
-        log_file=resolve_log_file(top["log_file"], path, state_dir, environ),
+        log_file=log_file,
         http=HttpSettings(**http),
         metrics_listen=metrics["listen"],
         mirrors=mirrors,
         sources={name: source for name, source in sources.items() if source is not None},
+        state_dir_from=state_dir_from,
+        log_file_from=log_file_from,
     )
 
 
-def resolve_state_dir(value: str | None, config_path: Path, environ: Mapping[str, str]) -> Path:
+def resolve_state_dir(value: str | None, config_path: Path, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """Return the state folder and where it comes from: the config, else systemd's $STATE_DIRECTORY (the
+    service), else the folder the units give the service when it exists (so that commands run by hand
+    use the service's state), else the user's own."""
     if value:
-        return relative_to_config(value, config_path)
+        return relative_to_config(value, config_path), "state_dir in the config"
     if environ.get("STATE_DIRECTORY"):
-        return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    return Path("~/.local/state/mirrord").expanduser()
+        return Path(environ["STATE_DIRECTORY"].split(":")[0]), "$STATE_DIRECTORY"
+    if SYSTEM_STATE_DIR.is_dir():
+        return SYSTEM_STATE_DIR, f"state_dir and $STATE_DIRECTORY unset, and {SYSTEM_STATE_DIR} exists"
+    return Path("~/.local/state/mirrord").expanduser(), \
+        f"the default: state_dir and $STATE_DIRECTORY unset, and no {SYSTEM_STATE_DIR}"
 
 
-def resolve_log_file(value: str | None, config_path: Path, state_dir: Path, environ: Mapping[str, str]) -> Path:
+def resolve_log_file(value: str | None, config_path: Path, state_dir: Path,
+                     environ: Mapping[str, str]) -> tuple[Path, str]:
+    """Return the status log and where it comes from: the config, else systemd's $LOGS_DIRECTORY (the
+    service), else the service's log folder when state_dir is the service's (the log goes with the state),
+    else beside the state."""
     if value:
-        return relative_to_config(value, config_path)
+        return relative_to_config(value, config_path), "log_file in the config"
     if environ.get("LOGS_DIRECTORY"):
-        return Path(environ["LOGS_DIRECTORY"].split(":")[0]) / "status.log"
-    return state_dir / "status.log"
+        return Path(environ["LOGS_DIRECTORY"].split(":")[0]) / "status.log", "$LOGS_DIRECTORY"
+    if state_dir == SYSTEM_STATE_DIR and SYSTEM_LOGS_DIR.is_dir():
+        return SYSTEM_LOGS_DIR / "status.log", \
+            f"log_file and $LOGS_DIRECTORY unset, state_dir is {SYSTEM_STATE_DIR} and {SYSTEM_LOGS_DIR} exists"
+    return state_dir / "status.log", "the default, beside the state: log_file and $LOGS_DIRECTORY unset"
 
 
 def relative_to_config(value: str, config_path: Path) -> Path:

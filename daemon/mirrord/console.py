@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mirrord.log import add_listener, remove_listener
-from mirrord.status import MirrorStatus, SourceStatus
+from mirrord.status import MirrorStatus, SourceStatus, first_line
 
 ATTENTION_STYLES = {"failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
 LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "bold red", "critical": "bold red"}
@@ -45,38 +45,87 @@ def size_text(size: int | None) -> str:
     return "-"
 
 
+def one_line_table(title: str, headings: tuple[str, ...], right: tuple[str, ...] = (), last_gives_way: bool = False
+                   ) -> Table:
+    """A table of short cells, one line per row: borders and padding kept small so that it fits 80 columns.
+    With last_gives_way, its last column is cut first when the terminal is too narrow for all."""
+    table = Table(title=title, title_justify="left", title_style="bold", box=None, header_style="bold underline",
+                  pad_edge=False, padding=(0, 2, 0, 0))
+    for heading in headings:
+        table.add_column(heading, justify="right" if heading in right else "left",
+                         no_wrap=not (last_gives_way and heading == headings[-1]))
+    return table
+
+
+def cut(text: str) -> Text:
+    """A cell of a column that gives way: narrowed first, kept on one line with an ellipsis."""
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
 def sources_table(sources: list[SourceStatus], now: datetime) -> Table:
-    table = Table(title="Sources", title_justify="left")
-    for heading in ("source", "mirror", "last cycle", "result", "next run", "failures", "24 h", "last published",
-                    "stands out"):
-        table.add_column(heading, justify="right" if heading in ("failures", "24 h") else "left")
+    table = one_line_table("Sources", ("source", "mirror", "last run", "next run", "fails", "24 h", "published",
+                                       "result"), right=("fails", "24 h"))
     for s in sources:
-        result = f"{s.result}: {s.error}" if s.error else s.result
-        table.add_row(s.name, s.mirror, relative(s.last_cycle, now), result, relative(s.next_run, now),
-                      str(s.failures), str(s.published_24h),
-                      relative(s.last_published, now), s.attention or "",
+        table.add_row(s.name, s.mirror, relative(s.last_cycle, now), relative(s.next_run, now), str(s.failures),
+                      str(s.published_24h), relative(s.last_published, now), s.attention or s.result,
                       style=ATTENTION_STYLES.get(s.attention or ""))
     return table
 
 
-def mirrors_table(mirrors: list[MirrorStatus], now: datetime) -> Table:
-    table = Table(title="Mirrors", title_justify="left")
-    for heading in ("mirror", "last commit", "commits", "size", "remote", "not pushed", "last push", "push error"):
-        table.add_column(heading)
+def mirrors_table(mirrors: list[MirrorStatus]) -> Table:
+    table = one_line_table("Mirrors", ("mirror", "last commit", "commits", "size"), right=("commits", "size"))
     for m in mirrors:
-        remotes = m.remotes or ()
-        first = [m.name, (m.head or "-")[:12], "-" if m.commits is None else str(m.commits), size_text(m.size_bytes)]
-        if not remotes:
-            table.add_row(*first, "(local only)", "", "", "")
-        for i, r in enumerate(remotes):
-            table.add_row(*(first if i == 0 else [""] * 4), r.url, "-" if r.unpushed is None else str(r.unpushed),
-                          relative(r.last_success, now), r.last_error or "", style="bold red" if r.last_error else None)
+        table.add_row(m.name, (m.head or "-")[:12], "-" if m.commits is None else str(m.commits),
+                      size_text(m.size_bytes))
     return table
 
 
-def print_status(console: Console, sources: list[SourceStatus], mirrors: list[MirrorStatus], now: datetime) -> None:
-    console.print(sources_table(sources, now))
-    console.print(mirrors_table(mirrors, now))
+def remotes_table(mirrors: list[MirrorStatus], now: datetime) -> Table:
+    """One line per remote, its URL whole (no credentials are ever stored with it) and first, so that a narrow
+    terminal cuts the mirror's name instead; "failing" as its last push when the last try failed (the error
+    is printed below the tables)."""
+    table = one_line_table("Remotes", ("remote", "unpushed", "last push", "mirror"), right=("unpushed",),
+                           last_gives_way=True)
+    for m in mirrors:
+        if not m.remotes:
+            table.add_row("(local only)", "", "", cut(m.name))
+        for r in m.remotes:
+            table.add_row(r.url, "-" if r.unpushed is None else str(r.unpushed),
+                          "failing" if r.last_error else relative(r.last_success, now), cut(m.name),
+                          style="bold red" if r.last_error else None)
+    return table
+
+
+def errors(sources: list[SourceStatus], mirrors: list[MirrorStatus], whole: bool) -> list[tuple[str, str]]:
+    """Return (who, error) for every source and remote whose last try failed; who names all those that
+    failed the same way (a failed push fails every source of its mirror). Errors are cut to their first
+    meaningful line unless whole."""
+    shorten = (lambda text: text) if whole else first_line
+    found: dict[str, list[str]] = {}
+    for m in mirrors:
+        for r in m.remotes:
+            if r.last_error:
+                found.setdefault(shorten(f"push to {r.url}: {r.last_error}"), []).append(m.name)
+    for s in sources:
+        if s.error:
+            found.setdefault(shorten(s.error), []).append(s.name)
+    return [(", ".join(dict.fromkeys(who)), error) for error, who in found.items()]
+
+
+def print_status(console: Console, sources: list[SourceStatus], mirrors: list[MirrorStatus], now: datetime,
+                 whole: bool = False) -> None:
+    """Print the tables, one line per row, then one line per error (cut to the terminal's width); with whole,
+    every error's whole text instead, wrapped."""
+    for table in (sources_table(sources, now), mirrors_table(mirrors), remotes_table(mirrors, now)):
+        console.print(table)
+        console.print()
+    found = errors(sources, mirrors, whole)
+    if found:
+        console.print(Text("Errors" + ("" if whole else " (whole: mirrord status --source NAME, or --json)"),
+                           style="bold"))
+    for who, error in found:
+        console.print(Text.assemble((f"{who}: ", "bold red"), error), no_wrap=not whole, overflow="ellipsis",
+                      crop=not whole)
 
 
 def event_line(event: dict) -> Text:

@@ -39,10 +39,19 @@ class Problem:
 class ConfigError(MirrordError):
     """The config file is missing or wrong; carries every problem found."""
 
+    headline = "bad config"
+
     def __init__(self, file: str, problems: list[Problem]):
         self.file = file
         self.problems = problems
         super().__init__("\n".join(p.describe(file) for p in problems))
+
+
+class SetupError(ConfigError):
+    """The config is valid, but what it names cannot be used as it is: a state_dir under a file, a folder
+    mirrord may not write, a state or status log that is not where the config says, a missing key or token."""
+
+    headline = "the config is valid, but what it names cannot be used"
 
 
 class FetchError(MirrordError):

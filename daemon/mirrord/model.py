@@ -87,6 +87,8 @@ class Config:
     metrics_listen: str | None
     mirrors: dict[str, Mirror]
     sources: dict[str, Source]
+    state_dir_from: str = "state_dir in the config"  # how state_dir was chosen, for messages about it
+    log_file_from: str = "log_file in the config"
 
 
 @dataclass(frozen=True)

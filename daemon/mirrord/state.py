@@ -78,6 +78,15 @@ def upgrade(db: sqlite3.Connection) -> None:
         db.executemany("UPDATE articles SET key = ? WHERE seq = ?", [(identity(url), seq) for seq, url in unkeyed])
 
 
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """Open an existing database for reading, creating nothing: no folder, no database, and no -wal or -shm
+    file when no writer has it open (a root `mirrord status` would leave them owned by root, and the
+    service could no longer write). Raise sqlite3.OperationalError when there is no database at path."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    in_use = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    return sqlite3.connect(uri if in_use else f"{uri}&immutable=1", uri=True, timeout=30)
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -105,13 +114,17 @@ def to_row(values: tuple) -> LedgerRow:
 class State:
     """mirrord's memory between cycles, in `<state_dir>/state.sqlite3`."""
 
-    def __init__(self, path: Path, *, copy: bool = False):
+    def __init__(self, path: Path, *, copy: bool = False, readonly: bool = False):
         """Open the state at path; with copy, an in-memory copy of it instead (empty when there is none),
-        for dry runs, which may read mirrord's memory but must not change it."""
+        for dry runs, which may read mirrord's memory but must not change it; with readonly, the database
+        itself for reading only (see open_readonly)."""
+        if readonly:
+            self.db = open_readonly(path)
+            return
         if copy:
             self.db = sqlite3.connect(":memory:")
             if path.is_file():
-                with closing(sqlite3.connect(path, timeout=30)) as disk:
+                with closing(open_readonly(path)) as disk:
                     disk.backup(self.db)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
+from mirrord.config import Invalid, remote_url
+from mirrord.errors import Problem, SetupError
 from mirrord.log import scrub
 from mirrord.model import Config, SourceRecord
+from mirrord.preflight import existing_state
 from mirrord.state import State
 
 QUIET_FACTOR = 4  # silent for this many usual gaps between publishing cycles: stands out
 QUIET_FLOOR = timedelta(hours=1)
 QUIET_HISTORY = 5  # publishing cycles needed before "usual" means anything
 OVERDUE = timedelta(minutes=15)  # a next run this far in the past: the daemon is not running
+# git's messages reach the state on one line (publish.git_reason): `stderr: '...' stdout: '...'`, its own
+# lines joined by spaces. These find where its lines began, and those that say nothing about the failure.
+GIT_OUTPUT = re.compile(r"'?\s*\b(?:stderr|stdout): '")
+GIT_LINE = re.compile(r"\s+(?=(?:remote|hint|error|fatal|warning): |! |To \S+$)")
+GIT_DONE = re.compile(r"\s+Done$")
+GIT_NOISE = re.compile(r"(?:remote|hint): |To \S+$|error: failed to push some refs|Done$")
 
 
 @dataclass(frozen=True)
@@ -90,19 +102,55 @@ def mirror_statuses(config: Config, state: State) -> list[MirrorStatus]:
         for url in mirror.remotes:
             _, pushed, error, success, unpushed = known.get(url, (url, None, None, None, None))
             last_success = datetime.fromisoformat(success) if success else None
-            remotes.append(RemoteStatus(scrub(url), pushed, unpushed, error, last_success))
+            remotes.append(RemoteStatus(shown_url(url), pushed, unpushed, error, last_success))
         head, commits, size = state.repository_record(name) or (None, None, None)
         statuses.append(MirrorStatus(name, head, commits, size, tuple(remotes)))
     return statuses
 
 
-def gather(config: Config, now: datetime | None = None) -> tuple[list[SourceStatus], list[MirrorStatus]]:
-    """Return the status of every configured source and mirror, as the state records it."""
-    state = State(config.state_dir / "state.sqlite3")
+def shown_url(url: str) -> str:
+    """Return a remote's URL whole for people. The config refuses credentials in remote URLs (any password,
+    a user name over http(s)), and the user of an ssh URL (`ssh://git@host/...`) is no secret, so a URL the
+    config accepts is shown as it is; any other has its credentials hidden."""
     try:
-        return source_statuses(config, state, now or datetime.now(timezone.utc)), mirror_statuses(config, state)
-    finally:
-        state.close()
+        remote_url(url)
+    except Invalid:
+        return scrub(url)
+    return url
+
+
+def gather(config: Config, now: datetime | None = None) -> tuple[list[SourceStatus], list[MirrorStatus]]:
+    """Return the status of every configured source and mirror, as the state records it. The state is only
+    read: raise SetupError, saying where it looked, when there is none where the config says."""
+    path = existing_state(config)
+    try:
+        with closing(State(path, readonly=True)) as state:
+            return source_statuses(config, state, now or datetime.now(timezone.utc)), mirror_statuses(config, state)
+    except sqlite3.Error as error:
+        raise SetupError(str(config.path), [Problem(
+            "state_dir", f"'{path}' ({config.state_dir_from}), which cannot be read ({error})",
+            "mirrord's state database: see that the user running this may read it")]) from None
+
+
+def is_troubled(sources: list[SourceStatus], mirrors: list[MirrorStatus]) -> bool:
+    """Tell whether a source is failing (its last cycles failed) or a remote's last push failed: `status`
+    exits 1 then, so that a monitoring check needs no parsing."""
+    return any(s.failures for s in sources) or any(r.last_error for m in mirrors for r in m.remotes)
+
+
+def first_line(error: str) -> str:
+    """Return the line of an error that says what went wrong, for the one line `status` gives it: git's
+    output is cut into its lines, and the remote's own chatter (`remote:`), git's advice (`hint:`), the
+    destination (`To URL`) and the summary that every failed push ends with are left out. What comes before
+    git's output (such as `push to URL:`) is kept in front."""
+    context, _, output = GIT_OUTPUT.sub("\n", error, count=1).partition("\n")
+    if not output:
+        return error.strip()
+    output = GIT_OUTPUT.sub("\n", output.strip().removesuffix("'"))
+    lines = [GIT_DONE.sub("", line.strip()).removeprefix("! ") for line in GIT_LINE.sub("\n", output).splitlines()]
+    meaningful = [line for line in lines if line and not GIT_NOISE.match(line)]
+    line = (meaningful or [line for line in lines if line] or [""])[0]
+    return f"{context.strip()} {line}".strip()
 
 
 def as_json(sources: list[SourceStatus], mirrors: list[MirrorStatus]) -> dict:
