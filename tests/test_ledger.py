@@ -46,9 +46,9 @@ def keys(rows) -> list[str]:
     return [f"{r.channel}/{r.id}" for r in rows]
 
 
-def cycle(view_rows, found, *, keep=300, channels=("world",), rebuilt=False):
+def cycle(view_rows, found, *, keep=300, channels=("world",), rebuilt=False, max_new=None):
     view = LedgerView("news", tuple(view_rows))
-    plan = plan_fetches(view, found, rebuilt, NOW)
+    plan = plan_fetches(view, found, rebuilt, NOW, keep, max_new)
     return plan, plan_commit(view, keep, list(channels), plan, fetched(plan), NOW)
 
 
@@ -74,10 +74,37 @@ def test_keep_prunes_the_oldest_pages_of_a_channel_and_deletes_their_files():
     assert [r.id for r in commit.shown["world"]] == ["a2", "a3", "a4"]
 
 
-def test_keep_prunes_new_articles_past_it_before_they_are_ever_written():
+def test_new_articles_past_keep_are_pruned_before_they_are_ever_written():
     plan, commit = cycle([], [listed("world", "a3", "a2", "a1")], keep=2)
     assert keys(commit.pruned_rows) == ["world/a1"] and [a.id for a in commit.articles] == ["a2", "a3"]
     assert commit.deleted == [], "a page never written has no file to delete"
+
+
+def test_new_articles_far_past_keep_are_recorded_as_pruned_without_being_fetched():
+    plan, commit = cycle([], [listed("world", "a5", "a4", "a3", "a2", "a1")], keep=2)
+    assert [c.entry.id for c in plan.candidates] == ["a2", "a3", "a4", "a5"], "twice keep: room for held back ones"
+    assert sorted(keys(commit.pruned_rows)) == ["world/a1", "world/a2", "world/a3"]
+
+
+def test_a_listing_of_thousands_fetches_at_most_keep_and_max_new_leaves_the_older_for_later():
+    many = [f"a{n}" for n in range(5000, 0, -1)]
+    plan, commit = cycle([], [listed("world", *many)], keep=300)
+    assert len(plan.candidates) == 600 and len(plan.old) == 4400 and plan.left == {}
+    plan, commit = cycle([], [listed("world", *many)], keep=0, max_new=50)
+    assert [c.entry.id for c in plan.candidates] == [f"a{n}" for n in range(4951, 5001)], "the newest, oldest first"
+    assert plan.left == {"world": 4950} and plan.old == [], "the rest waits for later cycles, unrecorded"
+
+
+def test_two_articles_wanting_one_name_get_two_names_the_older_keeping_it():
+    channel_, discovery = listed("world", "x")
+    twins = (replace(discovery.entries[0], url="http://site.test/b/x.html", key=identity("http://site.test/b/x.html")),
+             discovery.entries[0])
+    plan, commit = cycle([], [(channel_, Discovery(twins))])
+    names = [c.entry.id for c in plan.candidates]
+    assert names[0] == "x" and names[1].startswith("x-") and len(names[1]) == 10
+    assert [name for _, _, name in plan.renamed] == [names[1]]
+    again, _ = cycle(commit.new_rows, [(channel_, Discovery(twins))])
+    assert again.candidates == [], "both are known by identity the next cycle"
 
 
 def test_keep_zero_keeps_every_page():

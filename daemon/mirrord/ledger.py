@@ -18,6 +18,7 @@ from mirrord.render import page_path
 
 # Room for the wanted name in a distinct one: 91 characters, a dash and 8 of a hash make the 100 ids may have.
 NAME_ROOM = 91
+KEEP_MARGIN = 2
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,15 @@ class FetchPlan:
     """What discovery leaves to do: the articles to fetch (each entry carrying its page's final name),
     where already published ones are (identity -> path), every new (channel, entry) in ledger order
     (channel by channel, oldest entry first, so that each index keeps its channel's own order even for
-    articles that another channel published), and the names that had to differ from the wanted ones."""
+    articles that another channel published), the names that had to differ from the wanted ones, and
+    how many new entries of each channel are left for a later cycle."""
 
     candidates: list[Candidate] = field(default_factory=list)
     pages: dict[str, str] = field(default_factory=dict)
     listed: list[tuple[Channel, Entry]] = field(default_factory=list)
     old: list[LedgerRow] = field(default_factory=list)
     renamed: list[tuple[Channel, Entry, str]] = field(default_factory=list)
+    left: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,22 +115,31 @@ def lookups(found: Iterable[tuple[Channel, Discovery]]) -> tuple[set[str], set[t
     return {entry.key for _, entry in listed}, names
 
 
-def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebuilt: bool,
-                 now: datetime) -> FetchPlan:
+def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebuilt: bool, now: datetime,
+                 keep: int = 0, max_new: int | None = None) -> FetchPlan:
     """Decide what to fetch: articles a channel has not published yet, each once even when several
     channels list it, each under a page name no other article of its channel has.
 
-    Right after the ledger was rebuilt, entries listed below a page the mirror has are taken as old
-    ones that `keep` dropped before they were ever written, and recorded without being published.
+    Work stays bounded by `keep` and `max_new`, not by the length of the listing: new entries listed
+    below the newest KEEP_MARGIN × `keep` new ones would be pruned as soon as written (the margin leaves
+    room for newer ones that are held back), so they are recorded as pruned without being fetched; of
+    the rest, only the newest `max_new` are fetched, and the others are left for later cycles (`left`).
+    Right after the ledger was rebuilt, entries listed below a page the
+    mirror has are taken as old ones that `keep` dropped before they were ever written, and recorded
+    without being published.
     """
     plan = FetchPlan()
     fresh: dict[str, list[Entry]] = {}
     for channel, discovery in found:
         new, old = new_entries(view, channel.name, discovery, rebuilt)
-        fresh[channel.name] = named(view, channel, list(reversed(new)), plan.renamed)
+        if keep:
+            new, old = new[:KEEP_MARGIN * keep], new[KEEP_MARGIN * keep:] + old
+        if max_new is not None and len(new) > max_new:
+            plan.left[channel.name], new = len(new) - max_new, new[:max_new]
+        entries = named(view, channel, list(reversed(new)) + old, plan.renamed)
+        fresh[channel.name] = entries[:len(new)]
         plan.old.extend(LedgerRow(view.mirror, channel.name, e.id, page_path(channel.name, e.id), e.title, e.url,
-                                  channel.source, now, pruned=True, key=e.key)
-                        for e in named(view, channel, old, []))
+                                  channel.source, now, pruned=True, key=e.key) for e in entries[len(new):])
     published = {e.key: view.first_by_key[e.key] for entries in fresh.values() for e in entries
                  if e.key in view.first_by_key}
     plan.pages.update({key: row.path for key, row in published.items() if view.path_in_use(row.path)})

@@ -147,7 +147,7 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     read = [(channel, found) for channel, found in zip(channels, discoveries, strict=True) if found is not None]
     found = [(channel, discovery) for channel, (discovery, _) in read]
     view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
-    plan = plan_fetches(view, found, rebuilt, datetime.now(timezone.utc))
+    plan = plan_fetches(view, found, rebuilt, datetime.now(timezone.utc), mirror.keep)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     pages = page_urls(view, plan)
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
