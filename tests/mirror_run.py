@@ -27,6 +27,21 @@ def mirrord(config: Path, *args: str, timeout: float = 120) -> Run:
     return Run(done.returncode, done.stdout, done.stderr)
 
 
+MEASURED = "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); " \
+           "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); " \
+           "print(done.stdout, end=''); print(done.stderr, end='', file=sys.stderr)"
+
+
+def mirrord_peak(config: Path, *args: str, timeout: float = 120) -> tuple[Run, int]:
+    """Run `mirrord -c config ARGS` in a child process; return how it went and its peak memory in bytes
+    (measured by a fresh parent, whose only children are that run and the git commands it waits for)."""
+    done = subprocess.run([sys.executable, "-c", MEASURED, sys.executable, "-m", "mirrord", "-c", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout)
+    first, _, stdout = done.stdout.partition("\n")
+    code, peak_kib = (int(n) for n in first.split())
+    return Run(code, stdout, done.stderr), peak_kib * 1024
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+import subprocess
+import sys
 import time
 import tracemalloc
+import zlib
 from dataclasses import replace
 
 import pytest
@@ -15,7 +20,7 @@ from mirrord.fetch import Fetcher
 from mirrord.model import HttpSettings, Response
 
 from httpsite import Site
-from rawserver import RawServer, Socks5Proxy, answer, reset
+from rawserver import RawServer, Socks5Proxy, answer, compression_bomb, reset
 
 SETTINGS = HttpSettings(user_agent="mirrord-tests/1", timeout=5.0, concurrency=16, per_host=4, retries=0,
                         max_bytes=1_000_000, proxy=None)
@@ -98,10 +103,98 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(site):
 
 
 def test_a_gzip_bomb_is_cut_after_decompression(site):
-    import gzip
-
     site.add("/bomb.html", gzip.compress(b"\0" * 20_000_000), headers=(("Content-Encoding", "gzip"),))
     error, _ = failure(site.url("/bomb.html"))
+    assert "over the limit of 1000000 bytes" in str(error)
+
+
+FETCH_IN_A_CHILD = """
+import asyncio, json, resource, sys
+from mirrord.errors import FetchError
+from mirrord.fetch import Fetcher
+from mirrord.model import HttpSettings
+
+async def fetch(url, max_bytes):
+    settings = HttpSettings("mirrord-tests", 30.0, 4, 4, 0, 10_000_000, None)
+    async with Fetcher(settings) as fetcher:
+        try:
+            return f"read {len((await fetcher.get(url, max_bytes=max_bytes)).body)} bytes"
+        except FetchError as error:
+            return str(error)
+
+outcome = asyncio.run(fetch(sys.argv[1], int(sys.argv[2])))
+print(json.dumps([outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024]))
+"""
+
+
+def fetch_in_a_child(url: str, max_bytes: int) -> tuple[str, int]:
+    """Fetch url in a fresh process (http.max_bytes at its default of 10 MB); return what came of it and the
+    process's peak memory in bytes."""
+    done = subprocess.run([sys.executable, "-c", FETCH_IN_A_CHILD, url, str(max_bytes)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    outcome, peak = json.loads(done.stdout)
+    return outcome, peak
+
+
+def serve_bomb(codings: str, content_type: str = "text/html"):
+    body = compression_bomb(512, codings)
+    headers = (("Content-Type", content_type), ("Content-Encoding", codings))
+    return lambda conn, _head: conn.sendall(answer("200 OK", body, headers))
+
+
+@pytest.mark.parametrize("codings", ["gzip, gzip", "gzip", "deflate", "deflate, gzip"])
+@pytest.mark.parametrize("what, max_bytes", [("page or feed", 10_000_000), ("picture", 5_000_000)])
+def test_a_compression_bomb_is_cut_at_the_cap_with_memory_bounded(codings, what, max_bytes):
+    """512 MiB of zeros in under 600 kB (under 1 kB when gzipped twice). httpx inflates each network read
+    in one call: mirrord peaked at 1.05 GB for "gzip, gzip" and 159 MB for "gzip" before decoding moved
+    into fetch.py; a Python process with httpx loaded takes about 40 MB."""
+    with RawServer(serve_bomb(codings, "image/png" if what == "picture" else "text/html")) as server:
+        outcome, peak = fetch_in_a_child(server.url("/bomb"), max_bytes)
+    assert peak < 80_000_000, f"peak {peak / 1e6:.0f} MB: the body must be cut as it unpacks, not after"
+    assert f"body unpacked from {codings} is over the limit of {max_bytes} bytes" in outcome
+
+
+def test_three_stacked_codings_and_codings_never_asked_for_are_refused():
+    for codings, expected in [("gzip, gzip, gzip", "compressed 3 times (Content-Encoding gzip, gzip, gzip): refused"),
+                              ("br", "sent Content-Encoding br, which mirrord did not ask for")]:
+        with RawServer(sequence(answer("200 OK", b"x", (("Content-Encoding", codings),)))) as server:
+            error, _ = failure(server.url())
+        assert expected in str(error) and not error.transient
+        assert "Accept-Encoding: gzip, deflate" in server.requests[0].split("\r\n")
+
+
+@pytest.mark.parametrize("codings", ["gzip", "deflate", "gzip, gzip", "deflate, gzip", "identity", "utf-8"])
+def test_compressed_bodies_within_the_cap_are_read_whole(codings):
+    body = "<p>Ein Artikel über Kaffee.</p>".encode() * 30_000  # 1 MB spread over many network reads
+    packed = body
+    for coding in codings.split(", "):
+        if coding in ("gzip", "deflate"):
+            packer = zlib.compressobj(6, zlib.DEFLATED, 31 if coding == "gzip" else 15)
+            packed = packer.compress(packed) + packer.flush()
+    with RawServer(sequence(answer("200 OK", packed, (("Content-Encoding", codings),)))) as server:
+        response = get(server.url(), replace(SETTINGS, max_bytes=len(body)))
+    assert response.body == body
+
+
+def test_raw_deflate_and_a_corrupt_stream():
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = packer.compress(b"<p>raw deflate</p>") + packer.flush()
+    with RawServer(sequence(answer("200 OK", raw, (("Content-Encoding", "deflate"),)))) as server:
+        assert get(server.url()).body == b"<p>raw deflate</p>", "some servers send deflate without its zlib wrapper"
+    with RawServer(sequence(answer("200 OK", b"\x1f\x8b not gzip", (("Content-Encoding", "gzip"),)))) as server:
+        error, _ = failure(server.url())
+    assert "the body could not be decoded (Content-Encoding gzip:" in str(error) and not error.transient
+
+
+def test_endless_bytes_after_the_compressed_data_are_cut_at_the_cap():
+    def trailing(conn, _head):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
+                     + gzip.compress(b"<p>short</p>"))
+        for _ in range(200):
+            conn.sendall(b"x" * 65536)
+
+    with RawServer(trailing) as server:
+        error, _ = failure(server.url())
     assert "over the limit of 1000000 bytes" in str(error)
 
 

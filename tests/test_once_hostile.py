@@ -13,8 +13,8 @@ from pathlib import Path
 from mirrord.state import State
 
 from httpsite import Site
-from mirror_run import bare_repository, clone, commit_count, mirrord
-from rawserver import RawServer
+from mirror_run import bare_repository, clone, commit_count, mirrord, mirrord_peak
+from rawserver import RawServer, compression_bomb
 
 TEXT = "Readable text of an article that is long enough to be published by the mirror."
 PNG = b"\x89PNG\r\n\x1a\n" + b"picture-one" * 20
@@ -162,6 +162,31 @@ def test_pictures_are_downloaded_beside_their_page_deduplicated_and_pruned_with_
     repo = clone(remote, tmp_path / "later")
     assert not (repo / "pages" / "latest" / "a1.files").exists(), "pruned with its page"
     assert sorted(p.name for p in (repo / "pages" / "latest").iterdir()) == ["a2.md"]
+
+
+def test_compression_bombs_in_a_feed_a_page_and_a_picture_are_cut_with_memory_bounded(tmp_path, site):
+    """Each is 512 MiB of zeros gzipped twice (under 1 kB). mirrord peaked at 1.1 GB here before it undid
+    content codings itself, a bounded piece at a time; a cycle takes about 100 MB."""
+    bomb = compression_bomb(512, "gzip, gzip")
+    packed = (("Content-Encoding", "gzip, gzip"),)
+    site.add("/bomb.xml", bomb, "application/xml", headers=packed)
+    site.add("/news/bomb.html", bomb, headers=packed)
+    site.add("/img/bomb.png", bomb, "image/png", headers=packed)
+    add_article(site, "a1", '<img src="/img/bomb.png" alt="bomb">')
+    add_listing(site, "/news/", ["a1", "bomb"])
+    config, remote = write_config(tmp_path, {"latest": (site.url("/news/"), "ul.news a"),
+                                             "feed": (site.url("/bomb.xml"), None)},
+                                  mirror='images = "download"')
+    run, peak = mirrord_peak(config, "once")
+    assert peak < 250_000_000, f"peak {peak / 1e6:.0f} MB"
+    assert run.code == 1 and "+ pages/latest/a1.md" in run.stdout, run.stdout + run.stderr
+    failed = {e["url"].rsplit("/", 1)[1]: e["error"] for e in status_events(tmp_path)
+              if e["event"] in ("fetch.failed", "image.failed")}
+    assert sorted(failed) == ["bomb.html", "bomb.png", "bomb.xml"]
+    for url, error in failed.items():
+        assert "body unpacked from gzip, gzip is over the limit of" in error, (url, error)
+    page = (clone(remote, tmp_path / "reader") / "pages" / "latest" / "a1.md").read_text(encoding="utf-8")
+    assert f'<img src="{site.url("/img/bomb.png")}" alt="bomb">' in page, "the picture stays on the site"
 
 
 def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_path, site):
