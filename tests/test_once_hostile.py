@@ -13,7 +13,7 @@ from pathlib import Path
 from mirrord.state import State
 
 from httpsite import Site
-from mirror_run import bare_repository, clone, commit_count, mirrord, mirrord_peak
+from mirror_run import bare_repository, clone, commit_count, git, mirrord, mirrord_peak
 from rawserver import RawServer, compression_bomb
 
 TEXT = "Readable text of an article that is long enough to be published by the mirror."
@@ -205,3 +205,30 @@ def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_pa
     add_article(site, "missing")
     assert mirrord(config, "once").code == 0
     assert commit_count(remote) == 2
+
+
+def test_pages_whose_urls_hold_line_separators_survive_a_lost_database(tmp_path, site):
+    """U+2028, U+2029 and U+0085 are line breaks to str.splitlines(): the metadata line written with them raw
+    was cut in two, and the ledger rebuilt after a lost database left those pages out of the index (and
+    published them again)."""
+    slugs = {"line\u2028separator": "line%E2%80%A8separator", "paragraph\u2029separator":
+             "paragraph%E2%80%A9separator", "next\x85line": "next%C2%85line", "plain": "plain"}
+    for quoted in slugs.values():
+        add_article(site, quoted)
+    listing = site.add("/news/", "<html><body><ul class=news>" + "".join(
+        f'<li><a href="/news/{name}.html">Story {quoted}</a></li>' for name, quoted in slugs.items()
+        if name != "plain") + "</ul></body></html>")
+    config, remote = write_config(tmp_path, {"news": (listing, "ul.news a")})
+    assert mirrord(config, "once").code == 0
+    pages = sorted(p.name for p in (clone(remote, tmp_path / "first") / "pages" / "news").iterdir())
+    assert len(pages) == 3
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        (tmp_path / "state" / name).unlink(missing_ok=True)
+
+    add_listing(site, "/news/", ["plain", *slugs][:4])
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    assert git(remote, "diff", "--name-only", "main~1", "main").split() == [
+        "README.md", "indexes/news.md", "pages/news/plain.md"], "the old pages are neither published again nor lost"
+    index = (clone(remote, tmp_path / "second") / "indexes" / "news.md").read_text(encoding="utf-8")
+    assert all(f"pages/news/{page}" in index for page in pages)
