@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from mirrord.discover import discover_feed
+from mirrord.discover import discover_feed, discover_listing
 from mirrord.errors import DiscoverError
 from mirrord.extract import extract_article
 from mirrord.model import Response
@@ -171,6 +171,22 @@ def test_a_feed_naming_a_local_file_is_not_read_from_disk(site, fetch, tmp_path)
     response = served_feed(site, fetch, "/named.xml", str(local))
     with pytest.raises(DiscoverError, match="is the URL still a feed"):
         discover_feed(response, rules())
+
+
+def test_titles_are_capped_wherever_they_enter(site, fetch):
+    """A 9 MB title was kept whole, in the page's heading, the index, the ledger and the metadata line."""
+    huge = "Nine megabytes of title " * 375_000
+    feed = served_feed(site, fetch, "/huge.xml", rss(item(1, huge), item(2, f"&lt;b&gt;{huge[:500_000]}&lt;/b&gt;")))
+    titles = [e.title for e in discover_feed(feed, rules()).entries]
+    three = huge[:3_000_000]
+    site.add("/news/", f'<ul><li><a href="/a/3.html">{three}</a></li><li><a href="/a/4.html" title="{three}"></a>'
+                       f'</li><li><a href="/a/5.html"><img alt="{three}"></a></li>'
+                       f'<li><a href="/a/{"x" * 3000}.html"></a></li></ul>')
+    titles += [e.title for e in discover_listing(fetch(site.url("/news/")), "li", rules()).entries]
+    assert len(titles) == 6
+    for title in titles[:5]:
+        assert len(title) == 500 and title.startswith("Nine megabytes of title") and title.endswith("…")
+    assert titles[5].startswith(site.url("/a/xxx")) and len(titles[5]) == 500, "a URL standing in for a title too"
 
 
 def test_duplicate_guids_and_items_without_links(site, fetch):

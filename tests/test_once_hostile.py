@@ -232,3 +232,18 @@ def test_pages_whose_urls_hold_line_separators_survive_a_lost_database(tmp_path,
         "README.md", "indexes/news.md", "pages/news/plain.md"], "the old pages are neither published again nor lost"
     index = (clone(remote, tmp_path / "second") / "indexes" / "news.md").read_text(encoding="utf-8")
     assert all(f"pages/news/{page}" in index for page in pages)
+
+
+def test_a_nine_megabyte_title_makes_a_page_of_a_few_kilobytes(tmp_path, site):
+    """It made an 8.8 MB page, and as long an index line, ledger row and metadata line."""
+    add_article(site, "a1")
+    title = "Nine megabytes of title " * 375_000
+    url = site.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+                                f'<title>{title}</title><link>{site.url("/news/a1.html")}</link></item></channel></rss>',
+                   "application/xml")
+    config, remote = write_config(tmp_path, {"news": (url, None)})
+    assert mirrord(config, "once").code == 0
+    repo = clone(remote, tmp_path / "reader")
+    page = (repo / "pages" / "news" / "a1.md").read_text(encoding="utf-8")
+    assert len(page) < 5_000 and page.startswith("### Nine megabytes of title") and "…" in page.splitlines()[0]
+    assert (repo / "indexes" / "news.md").stat().st_size < 2_000

@@ -26,6 +26,8 @@ SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 UNFOLLOWABLE = ("javascript:", "mailto:", "data:", "tel:", "#")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A title is a heading and an index line, never a page's worth: a 9 MB one made an 8.8 MB page.
+MAX_TITLE = 500
 # The prolog of an XML document, read as expat reads it (XML 1.0, section 2.8), to find where its root
 # element starts: what comes before may declare entities, what comes after cannot. Quoted literals and
 # comments can hold "<a" or "]>", so each part is matched whole, never searched for.
@@ -128,6 +130,7 @@ def filter_items(items: list[tuple], rules: Rules) -> Discovery:
     skipped: list[Skip] = []
     seen: set[str] = set()
     for url, title, guid, published, content in items:
+        title = capped_title(title)
         reason = skip_reason(url, title, rules)
         if reason:
             skipped.append(Skip(reason, url, title))
@@ -136,8 +139,19 @@ def filter_items(items: list[tuple], rules: Rules) -> Discovery:
         if entry_id in seen:
             continue
         seen.add(entry_id)
-        entries.append(Entry(id=entry_id, url=url, title=title or url, published=published, content_html=content))
+        entries.append(Entry(id=entry_id, url=url, title=entry_title(title, url), published=published,
+                             content_html=content))
     return Discovery(tuple(entries), tuple(skipped))
+
+
+def entry_title(title: str, url: str) -> str:
+    """Return the title an entry is published under: its own, else its URL; at most MAX_TITLE characters.
+    Every title an article gets passes here (feed entries, listing links, and `preview`'s page titles)."""
+    return capped_title(title or url)
+
+
+def capped_title(title: str) -> str:
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1].rstrip() + "…"
 
 
 def skip_reason(url: str | None, title: str, rules: Rules) -> str | None:

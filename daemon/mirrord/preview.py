@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from selectolax.lexbor import LexborHTMLParser
 
-from mirrord.discover import article_id, discover_feed, one_line
+from mirrord.discover import article_id, discover_feed, entry_title, one_line
 from mirrord.errors import HeldBack, MirrordError
 from mirrord.extract import extract_article, image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
@@ -42,7 +42,8 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
     async with Fetcher(config.http) as fetcher:
         if channel.rules.content:
             page = await fetch_page(Entry(id="", url=url, title=""), channel, fetcher)
-            entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=page_title(page) or url)
+            entry = Entry(id=article_id(url, None, channel.rules.id), url=url,
+                          title=entry_title(page_title(page), url))
             result.report += selector_report(page, channel.rules)
         else:
             page, entry = None, await feed_entry(channel, url, fetcher)
