@@ -80,6 +80,7 @@ remotes = [{remotes}]
 public_url = "{PUBLIC_URL}"
 keep = {keep}
 header = "[Home](../../README.md)"
+image_hosts = ["127.0.0.1"]  # the fixture site is served on this machine
 {extra_mirror}
 
 [source.daily]

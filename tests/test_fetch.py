@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import pytest
 
+from mirrord import fetch as fetch_module
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError
 from mirrord.fetch import Fetcher
@@ -110,6 +111,7 @@ def test_a_gzip_bomb_is_cut_after_decompression(site):
 
 FETCH_IN_A_CHILD = """
 import asyncio, json, resource, sys
+from mirrord import fetch as fetch_module
 from mirrord.errors import FetchError
 from mirrord.fetch import Fetcher
 from mirrord.model import HttpSettings
@@ -256,6 +258,81 @@ def test_a_redirect_to_another_scheme_is_refused(site):
     redirect(site, "/file", "file:///etc/passwd")
     error, _ = failure(site.url("/file"))
     assert "which is not an http(s) URL" in str(error) and not error.transient
+
+
+def get_picture(url: str, image_hosts: frozenset[str] = frozenset(), settings: HttpSettings = SETTINGS) -> Response:
+    """Fetch url as the pipeline fetches a picture."""
+    async def fetch() -> Response:
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.for_pictures(image_hosts).get(url, max_bytes=5_000_000)
+
+    return asyncio.run(fetch())
+
+
+def picture_failure(url: str, image_hosts: frozenset[str] = frozenset(), settings: HttpSettings = SETTINGS) -> str:
+    with pytest.raises(FetchError) as caught:
+        get_picture(url, image_hosts, settings)
+    assert not caught.value.transient
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("169.254.169.254", "link-local"), ("10.0.0.1", "private"), ("192.168.1.1", "private"),
+    ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified"), ("240.0.0.1", "reserved"), ("100.64.0.1", "non-public"),
+    ("[::1]", "loopback"), ("[::ffff:127.0.0.1]", "loopback"), ("[fe80::1]", "link-local"), ("[fd00::1]", "private"),
+])
+def test_pictures_are_not_fetched_from_addresses_that_are_not_public(address, kind):
+    """A picture of a page can point anywhere: at the cloud's metadata service or an admin port of the host."""
+    error = picture_failure(f"http://{address}/latest/meta-data/x.png")
+    plain = address.strip("[]")
+    assert f"{plain} is at {plain}, a {kind} address: pictures are fetched from public addresses only " \
+           f"(add {plain} to image_hosts if its pictures are meant to be mirrored)" in error
+
+
+def test_a_loopback_picture_is_refused_before_connecting_unless_its_host_is_in_image_hosts(site):
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    assert "127.0.0.1 is at 127.0.0.1, a loopback address" in picture_failure(site.url("/p.png"))
+    assert "localhost is at" in picture_failure(f"http://localhost:{site.port}/p.png"), "checked once resolved"
+    assert site.requested("/p.png") == 0
+    assert get_picture(site.url("/p.png"), frozenset({"127.0.0.1"})).body.startswith(b"\x89PNG")
+    assert get(site.url("/p.png")).status == 200, "feeds and pages may come from any address"
+
+
+def test_a_redirect_to_a_loopback_host_is_refused_before_it_is_followed(site):
+    redirect(site, "/moved.png", f"http://localhost:{site.port}/p.png")
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    error = picture_failure(site.url("/moved.png"), frozenset({"127.0.0.1"}))
+    assert f"{site.url('/moved.png')}: localhost is at" in error and "a loopback address" in error
+    assert site.requested("/moved.png") == 1 and site.requested("/p.png") == 0
+
+
+def test_a_picture_host_is_looked_up_once_and_connected_to_at_the_address_checked(site, monkeypatch):
+    """What defeats DNS rebinding: the guard resolves, checks and connects to that address, so no second lookup
+    (httpx's own, in the socket layer) can answer otherwise. `rebind.test` resolves nowhere but here."""
+    lookups = []
+
+    async def resolve_once(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        assert len(lookups) == 1, "a second lookup could answer with another address"
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(fetch_module, "resolve", resolve_once)
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    url = f"http://rebind.test:{site.port}/p.png"
+    assert get_picture(url, frozenset({"rebind.test"})).body.startswith(b"\x89PNG")
+    lookups.clear()
+    assert "rebind.test is at 127.0.0.1, a loopback address" in picture_failure(url)
+    assert lookups == ["rebind.test"] and site.requested("/p.png") == 1
+
+
+def test_through_a_proxy_a_picture_host_that_resolves_here_to_loopback_is_refused(site):
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    with Socks5Proxy() as proxy:
+        settings = replace(SETTINGS, proxy=f"socks5://127.0.0.1:{proxy.port}")
+        assert "localhost is at" in picture_failure(f"http://localhost:{site.port}/p.png", settings=settings)
+        assert proxy.targets == [], "refused before the proxy is asked"
+        assert get_picture(site.url("/p.png"), frozenset({"127.0.0.1"}), settings).body.startswith(b"\x89PNG")
+    assert proxy.targets == [("127.0.0.1", site.port)]
 
 
 def test_conditional_get_sends_validators_and_gets_304(site):

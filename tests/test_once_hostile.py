@@ -22,16 +22,18 @@ GIF = b"GIF89a" + b"picture-two" * 20
 
 
 def write_config(tmp_path: Path, channels: dict[str, tuple[str, str | None]], mirror: str = "",
-                 http: str = "timeout = 3\n") -> tuple[Path, Path]:
+                 http: str = "timeout = 3\n", image_hosts: str | None = '["127.0.0.1"]') -> tuple[Path, Path]:
     """Write a config of one source with the given channels (name: (url, items selector or None for a feed));
-    return it and its bare remote."""
+    return it and its bare remote. Pictures may come from the test sites on 127.0.0.1 unless image_hosts
+    says otherwise (None: the key is left out)."""
     remote = bare_repository(tmp_path / "remote.git")
     tables = "".join(f'\n[source.site.channel.{name}]\nurl = "{url}"\n' + (f'items = "{items}"\n' if items else "")
                      for name, (url, items) in channels.items())
     config = tmp_path / "mirrord.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n[http]\nretries = 0\n{http}\n'
-                      f'[mirror.news]\nremotes = ["{remote}"]\n{mirror}\n\n[source.site]\ncontent = "div.body"\n'
-                      + tables, encoding="utf-8")
+                      f'[mirror.news]\nremotes = ["{remote}"]\n'
+                      + (f"image_hosts = {image_hosts}\n" if image_hosts is not None else "") + f"{mirror}\n\n"
+                      '[source.site]\ncontent = "div.body"\n' + tables, encoding="utf-8")
     return config, remote
 
 
@@ -187,6 +189,28 @@ def test_compression_bombs_in_a_feed_a_page_and_a_picture_are_cut_with_memory_bo
         assert "body unpacked from gzip, gzip is over the limit of" in error, (url, error)
     page = (clone(remote, tmp_path / "reader") / "pages" / "latest" / "a1.md").read_text(encoding="utf-8")
     assert f'<img src="{site.url("/img/bomb.png")}" alt="bomb">' in page, "the picture stays on the site"
+
+
+def test_pictures_at_addresses_that_are_not_public_stay_on_the_site(tmp_path, site):
+    """Before, mirrord fetched a picture from any address a page named: the host's loopback admin ports, the
+    cloud's metadata service at 169.254.169.254 (whose answers a picture's name can make a PNG of)."""
+    site.add("/img/one.png", PNG, "image/png")
+    metadata = "http://169.254.169.254/latest/meta-data/iam.png"
+    add_article(site, "a1", f'<img src="/img/one.png" alt="local"><img src="{metadata}" alt="metadata">')
+    add_listing(site, "/news/", ["a1"])
+    config, remote = write_config(tmp_path, {"latest": (site.url("/news/"), "ul.news a")},
+                                  mirror='images = "download"', image_hosts=None)
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    assert site.requested("/img/one.png") == 0
+    repo = clone(remote, tmp_path / "reader")
+    page = (repo / "pages" / "latest" / "a1.md").read_text(encoding="utf-8")
+    assert f'<img src="{site.url("/img/one.png")}" alt="local">' in page and f'<img src="{metadata}"' in page
+    assert not (repo / "pages" / "latest" / "a1.files").exists()
+    failed = {e["url"]: e["error"] for e in status_events(tmp_path) if e["event"] == "image.failed"}
+    assert "127.0.0.1 is at 127.0.0.1, a loopback address: pictures are fetched from public addresses only " \
+           "(add 127.0.0.1 to image_hosts" in failed[site.url("/img/one.png")]
+    assert "169.254.169.254 is at 169.254.169.254, a link-local address" in failed[metadata]
 
 
 def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_path, site):

@@ -4,20 +4,31 @@ httpx retries connection errors only and bounds each read, not the whole request
 deadline, the body size cap and the retrying of 429/5xx are therefore done here. Content codings are
 undone here too, a bounded piece at a time: httpx inflates each network read in one call, so a few
 kilobytes of `gzip, gzip` became half a gigabyte in memory before any cap could look at them.
+
+Pictures come from wherever an article points, so their requests (`Fetcher.for_pictures`) connect
+only to public addresses, or to the hosts the config names in image_hosts. The address checked is
+the address connected to: PublicAddressesOnly resolves each name once, at connect time, and hands
+the socket layer the checked address, never the name, so that no second lookup can answer
+otherwise (DNS rebinding); redirects connect through it too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
+import ipaddress
 import random
+import socket
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from mirrord.errors import FetchError
@@ -41,22 +52,27 @@ class Fetcher:
 
     def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
-        self.client = httpx.AsyncClient(
-            headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
-            timeout=httpx.Timeout(settings.timeout),
-            limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
-            follow_redirects=False,
-            proxy=settings.proxy,
-            transport=transport,
-        )
+        self.client = new_client(settings, transport, settings.proxy)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(settings.per_host))
+        # None: any address (feeds and pages, whose hosts the config names); else see for_pictures.
+        self.image_hosts: frozenset[str] | None = None
+        self.picture_clients: dict[frozenset[str], httpx.AsyncClient] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.client.aclose()
+        for client in (self.client, *self.picture_clients.values()):
+            await client.aclose()
+
+    def for_pictures(self, image_hosts: frozenset[str]) -> Fetcher:
+        """Return a Fetcher sharing this one's limits and connections whose requests go to public addresses
+        only, or to the hosts in image_hosts: a picture's URL is whatever the page says, and a site that says
+        http://169.254.169.254/ or http://localhost:8080/admin must not get mirrord to fetch it."""
+        view = copy.copy(self)
+        view.image_hosts = frozenset(image_hosts)
+        return view
 
     async def get(self, url: str, etag: str | None = None, last_modified: str | None = None, *,
                   hosts: frozenset[str] = frozenset(), max_bytes: int | None = None) -> Response:
@@ -87,6 +103,8 @@ class Fetcher:
             except TimeoutError:
                 raise FetchError(url, f"no complete answer within http.timeout ({self.settings.timeout:g} s)",
                                  transient=True) from None
+            except AddressRefused as refused:
+                raise FetchError(url, str(refused), transient=False) from None
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
                 raise FetchError(url, f"not a URL mirrord can fetch ({error})", transient=False) from None
             except httpx.DecodingError as error:
@@ -96,9 +114,12 @@ class Fetcher:
 
     async def follow(self, request: Request) -> Response:
         """Return the final answer, following at most MAX_REDIRECTS redirects, each checked before it is made."""
-        next_request = self.client.build_request("GET", request.url, headers=request.headers)
+        client = self.picture_client() if self.image_hosts is not None else self.client
+        next_request = client.build_request("GET", request.url, headers=request.headers)
         for _ in range(MAX_REDIRECTS + 1):
-            answer = await self.client.send(next_request, stream=True)
+            if self.image_hosts is not None and self.settings.proxy:
+                await check_proxied_host(next_request.url.host, self.image_hosts)
+            answer = await client.send(next_request, stream=True)
             try:
                 if answer.next_request is None:
                     return await read_response(request, answer)
@@ -107,6 +128,140 @@ class Fetcher:
             finally:
                 await answer.aclose()
         raise FetchError(request.url, f"more than {MAX_REDIRECTS} redirects", transient=False)
+
+    def picture_client(self) -> httpx.AsyncClient:
+        """Return the client for pictures under this Fetcher's image_hosts, made on first use.
+
+        Without a proxy its connections go through PublicAddressesOnly. Through a proxy, which connects
+        and may resolve names itself, follow() checks each hop's host beforehand (check_proxied_host).
+        """
+        hosts = self.image_hosts or frozenset()
+        if hosts not in self.picture_clients:
+            transport = None if self.settings.proxy else public_transport(self.settings, hosts)
+            self.picture_clients[hosts] = new_client(self.settings, transport, self.settings.proxy)
+        return self.picture_clients[hosts]
+
+
+def new_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | None,
+               proxy: str | None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+        timeout=httpx.Timeout(settings.timeout),
+        limits=connection_limits(settings),
+        follow_redirects=False,
+        proxy=None if transport else proxy,
+        transport=transport,
+    )
+
+
+def connection_limits(settings: HttpSettings) -> httpx.Limits:
+    return httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
+
+
+def public_transport(settings: HttpSettings, image_hosts: frozenset[str]) -> httpx.AsyncHTTPTransport:
+    """Return an httpx transport whose connections go to public addresses only, or to image_hosts.
+
+    httpx has no public way to give its connection pool a network backend (encode/httpx#3749 would add
+    one), so the pool it made is replaced by one that has PublicAddressesOnly; the tests of pictures
+    from loopback addresses fail if httpx ever stops using it.
+    """
+    limits = connection_limits(settings)
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+        network_backend=PublicAddressesOnly(image_hosts))
+    return transport
+
+
+class AddressRefused(Exception):
+    """A picture's host is at no address pictures may come from."""
+
+    def __init__(self, host: str, refused: list[tuple[str, str]]):
+        address, kind = refused[0]
+        super().__init__(f"{host} is at {address}, a {kind} address: pictures are fetched from public addresses "
+                         f"only (add {host} to image_hosts if its pictures are meant to be mirrored)")
+
+
+class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
+    """The network backend of picture requests: resolves each host once and connects to the checked addresses.
+
+    A host in image_hosts may be at any address; any other is connected to at its public addresses only,
+    and refused (AddressRefused) when it has none.
+    """
+
+    def __init__(self, image_hosts: frozenset[str]):
+        self.image_hosts = image_hosts
+        self.network = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        addresses = await resolve(host, port)
+        if host not in self.image_hosts:
+            refused = [(address, kind) for address in addresses if (kind := address_kind(address))]
+            addresses = [address for address in addresses if not address_kind(address)]
+            if not addresses:
+                raise AddressRefused(host, refused)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.network.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                      socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("pictures are not fetched over unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.network.sleep(seconds)
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Return the addresses of host, in the order the system gives them. Raise httpcore.ConnectError when it
+    has none (as a failed lookup inside httpx would)."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise httpcore.ConnectError(f"{host} does not resolve ({error})") from None
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+
+async def check_proxied_host(host: str, image_hosts: frozenset[str]) -> None:
+    """Raise AddressRefused when host, not in image_hosts, resolves here to an address that is not public.
+
+    Through a proxy mirrord never connects to the host: the proxy does, after its own lookup. So the check
+    is made on this machine's lookup, before the request, and refuses a name with any such address; a name
+    that does not resolve here is left to the proxy, whose network it then is.
+    """
+    if host in image_hosts:
+        return
+    try:
+        addresses = await resolve(host, 80)
+    except httpcore.ConnectError:
+        return
+    refused = [(address, kind) for address in addresses if (kind := address_kind(address))]
+    if refused:
+        raise AddressRefused(host, refused)
+
+
+def address_kind(address: str) -> str | None:
+    """Return what keeps pictures from an address (loopback, private...), None for a public address.
+
+    IPv4 addresses mapped into IPv6 (::ffff:127.0.0.1) are judged as the IPv4 address they are.
+    """
+    ip = ipaddress.ip_address(address.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    for kind, found in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
+                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                        ("reserved", ip.is_reserved), ("private", ip.is_private),
+                        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)):
+        if found:
+            return kind
+    return None if ip.is_global else "non-public"
 
 
 @dataclass(frozen=True)

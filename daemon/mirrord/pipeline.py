@@ -300,7 +300,8 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
         links = relative_links(local, page_path(channel.name, entry.id))
         article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
         log.debug("article.extracted", **context)
-        return await download_images(article, fetcher, context) if mirror.images == "download" else article
+        pictures = fetcher.for_pictures(channel.rules.image_hosts)
+        return await download_images(article, pictures, context) if mirror.images == "download" else article
     except HeldBack as reason:
         log.warning("article.skipped", **context, error=str(reason))
         report.held_back.append((entry.url, str(reason)))

@@ -54,7 +54,8 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
             result.report.append(f"HELD BACK, would not be published: {reason}")
             return result
         if mirror.images == "download":
-            article = await download_images(article, fetcher, {"source": channel.source, "channel": channel.name})
+            article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts),
+                                            {"source": channel.source, "channel": channel.name})
     result.report += article_report(article, channel.rules, mirror, page_blocks_links(page, entry, channel.rules))
     result.page = render_page(article, mirror)[0].data.decode("utf-8")
     return result
