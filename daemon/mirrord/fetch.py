@@ -118,7 +118,7 @@ class Fetcher:
         next_request = client.build_request("GET", request.url, headers=request.headers)
         for _ in range(MAX_REDIRECTS + 1):
             if self.image_hosts is not None and self.settings.proxy:
-                await check_proxied_host(next_request.url.host, self.image_hosts)
+                await check_proxied_host(next_request.url.raw_host.decode("ascii"), self.image_hosts)
             answer = await client.send(next_request, stream=True)
             try:
                 if answer.next_request is None:
@@ -137,8 +137,10 @@ class Fetcher:
         """
         hosts = self.image_hosts or frozenset()
         if hosts not in self.picture_clients:
-            transport = None if self.settings.proxy else public_transport(self.settings, hosts)
-            self.picture_clients[hosts] = new_client(self.settings, transport, self.settings.proxy)
+            if self.settings.proxy:
+                self.picture_clients[hosts] = new_client(self.settings, None, self.settings.proxy)
+            else:
+                self.picture_clients[hosts] = new_client(self.settings, public_transport(self.settings, hosts), None)
         return self.picture_clients[hosts]
 
 
@@ -149,7 +151,7 @@ def new_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | Non
         timeout=httpx.Timeout(settings.timeout),
         limits=connection_limits(settings),
         follow_redirects=False,
-        proxy=None if transport else proxy,
+        proxy=proxy,
         transport=transport,
     )
 
@@ -179,8 +181,9 @@ class AddressRefused(Exception):
 
     def __init__(self, host: str, refused: list[tuple[str, str]]):
         address, kind = refused[0]
-        super().__init__(f"{host} is at {address}, a {kind} address: pictures are fetched from public addresses "
-                         f"only (add {host} to image_hosts if its pictures are meant to be mirrored)")
+        where = f"{host} is" if host == address else f"{host} is at {address},"
+        super().__init__(f"{where} a {kind} address: pictures are fetched from public addresses only "
+                         f"(add {host} to image_hosts if its pictures are meant to be mirrored)")
 
 
 class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
