@@ -27,6 +27,29 @@ def mirrord(config: Path, *args: str, timeout: float = 120) -> Run:
     return Run(done.returncode, done.stdout, done.stderr)
 
 
+# A fresh, small parent runs the command and reports its children's peak: a child's own ru_maxrss starts at
+# its parent's resident size when it was started (Linux keeps the high-water mark across fork and exec), so
+# measured from pytest's process it would never show less than pytest's hundred megabytes.
+MEASURED = "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); " \
+           "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); " \
+           "print(done.stdout, end=''); print(done.stderr, end='', file=sys.stderr)"
+
+
+def measured(*command: str, timeout: float = 120) -> tuple[Run, int]:
+    """Run command in a child process; return how it went and its peak memory in bytes (the largest of it and
+    the children it waited for, such as git's)."""
+    done = subprocess.run([sys.executable, "-c", MEASURED, *command], capture_output=True, text=True,
+                          timeout=timeout)
+    first, _, stdout = done.stdout.partition("\n")
+    code, peak_kib = (int(n) for n in first.split())
+    return Run(code, stdout, done.stderr), peak_kib * 1024
+
+
+def mirrord_peak(config: Path, *args: str, timeout: float = 120) -> tuple[Run, int]:
+    """Run `mirrord -c config ARGS` in a child process; return how it went and its peak memory in bytes."""
+    return measured(sys.executable, "-m", "mirrord", "-c", str(config), *args, timeout=timeout)
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
@@ -65,6 +88,7 @@ remotes = [{remotes}]
 public_url = "{PUBLIC_URL}"
 keep = {keep}
 header = "[Home](../../README.md)"
+image_hosts = ["127.0.0.1"]  # the fixture site is served on this machine
 {extra_mirror}
 
 [source.daily]

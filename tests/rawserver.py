@@ -2,16 +2,19 @@
 
 `RawServer` hands every connection, once its request head is read, to a function that writes whatever
 bytes it likes, as slowly as it likes, or resets the connection. `Socks5Proxy` is a minimal SOCKS5
-proxy (no authentication) that records where it was asked to connect.
+proxy (no authentication) that records where it was asked to connect. `compression_bomb` makes the
+small bodies that unpack to hundreds of megabytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import struct
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 Handler = Callable[[socket.socket, str], None]
@@ -137,3 +140,17 @@ def relay(one: socket.socket, other: socket.socket) -> None:
     back.start()
     pump(one, other)
     back.join(timeout=10)
+
+
+ZLIB_WBITS = {"gzip": 31, "deflate": 15}
+
+
+@functools.cache
+def compression_bomb(mebibytes: int, codings: str) -> bytes:
+    """Return that many MiB of zeros compressed with each of codings in turn ("gzip, gzip": a few hundred
+    bytes for 512 MiB), as a server sends it with `Content-Encoding: <codings>`."""
+    data: Iterable[bytes] = (bytes(1 << 20) for _ in range(mebibytes))
+    for coding in codings.split(", "):
+        packer = zlib.compressobj(9, zlib.DEFLATED, ZLIB_WBITS[coding])
+        data = [b"".join(packer.compress(chunk) for chunk in data) + packer.flush()]
+    return b"".join(data)

@@ -237,6 +237,27 @@ def test_hosts_default_to_the_channel_url_hosts(tmp_path):
     assert config.sources["s"].channels[0].rules.hosts == {"other.example"}
 
 
+def test_image_hosts_of_the_mirror_and_the_source_add_up_in_each_channel(tmp_path):
+    for channel in load_minimal(tmp_path).sources["s"].channels:
+        assert channel.rules.image_hosts == frozenset()
+    text = MINIMAL.format(mirror='image_hosts = ["127.0.0.1", "Images.Intranet.example."]').replace(
+        'id = "guid"', 'id = "guid"\nimage_hosts = ["[::1]"]')
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.mirrors["news"].image_hosts == {"127.0.0.1", "images.intranet.example"}
+    for channel in config.sources["s"].channels:
+        assert channel.rules.image_hosts == {"127.0.0.1", "images.intranet.example", "::1"}
+
+
+def test_image_hosts_are_host_names_or_addresses(tmp_path):
+    text = MINIMAL.format(mirror='image_hosts = ["http://127.0.0.1/"]').replace(
+        'id = "guid"', 'id = "guid"\nimage_hosts = ["localhost:8080"]')
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), environ={})
+    assert {p.path: p.found for p in caught.value.problems} == {
+        "mirror.news.image_hosts": "['http://127.0.0.1/']", "source.s.image_hosts": "['localhost:8080']"}
+    assert "without scheme, port or path" in caught.value.problems[0].expected
+
+
 @pytest.mark.parametrize(("environ", "state_dir", "log_file"), [
     ({"STATE_DIRECTORY": "/srv/state:/srv/more", "LOGS_DIRECTORY": "/srv/logs"}, "/srv/state", "/srv/logs/status.log"),
     ({"STATE_DIRECTORY": "/srv/state"}, "/srv/state", "/srv/state/status.log"),

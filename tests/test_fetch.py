@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import sys
 import time
 import tracemalloc
+import zlib
 from dataclasses import replace
 
 import pytest
 
+from mirrord import fetch as fetch_module
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError
 from mirrord.fetch import Fetcher
 from mirrord.model import HttpSettings, Response
 
 from httpsite import Site
-from rawserver import RawServer, Socks5Proxy, answer, reset
+from mirror_run import measured
+from rawserver import RawServer, Socks5Proxy, answer, compression_bomb, reset
 
 SETTINGS = HttpSettings(user_agent="mirrord-tests/1", timeout=5.0, concurrency=16, per_host=4, retries=0,
                         max_bytes=1_000_000, proxy=None)
@@ -98,10 +103,96 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(site):
 
 
 def test_a_gzip_bomb_is_cut_after_decompression(site):
-    import gzip
-
     site.add("/bomb.html", gzip.compress(b"\0" * 20_000_000), headers=(("Content-Encoding", "gzip"),))
     error = failure(site.url("/bomb.html"))
+    assert "over the limit of 1000000 bytes" in str(error)
+
+
+FETCH_IN_A_CHILD = """
+import asyncio, sys
+from mirrord.errors import FetchError
+from mirrord.fetch import Fetcher
+from mirrord.model import HttpSettings
+
+async def fetch(url, max_bytes):
+    settings = HttpSettings("mirrord-tests", 30.0, 4, 4, 0, 10_000_000, None)
+    async with Fetcher(settings) as fetcher:
+        try:
+            return f"read {len((await fetcher.get(url, max_bytes=max_bytes)).body)} bytes"
+        except FetchError as error:
+            return str(error)
+
+print(asyncio.run(fetch(sys.argv[1], int(sys.argv[2]))))
+"""
+
+
+def fetch_in_a_child(url: str, max_bytes: int) -> tuple[str, int]:
+    """Fetch url in a fresh process (http.max_bytes at its default of 10 MB); return what came of it and the
+    process's peak memory in bytes."""
+    run, peak = measured(sys.executable, "-c", FETCH_IN_A_CHILD, url, str(max_bytes), timeout=60)
+    assert run.code == 0, run.stderr
+    return run.stdout.strip(), peak
+
+
+def serve_bomb(codings: str, content_type: str = "text/html"):
+    body = compression_bomb(512, codings)
+    headers = (("Content-Type", content_type), ("Content-Encoding", codings))
+    return lambda conn, _head: conn.sendall(answer("200 OK", body, headers))
+
+
+@pytest.mark.parametrize("codings", ["gzip, gzip", "gzip", "deflate", "deflate, gzip"])
+@pytest.mark.parametrize("what, max_bytes", [("page or feed", 10_000_000), ("picture", 5_000_000)])
+def test_a_compression_bomb_is_cut_at_the_cap_with_memory_bounded(codings, what, max_bytes):
+    """512 MiB of zeros in under 600 kB (under 1 kB when gzipped twice). httpx inflates each network read
+    in one call: the fetching process peaked at 1106 MB for two stacked codings and 166 MB for one before
+    decoding moved into fetch.py; now at 42 MB (37 MB for a picture's 5 MB cap)."""
+    with RawServer(serve_bomb(codings, "image/png" if what == "picture" else "text/html")) as server:
+        outcome, peak = fetch_in_a_child(server.url("/bomb"), max_bytes)
+    assert peak < 80_000_000, f"peak {peak / 1e6:.0f} MB: the body must be cut as it unpacks, not after"
+    assert f"body unpacked from {codings} is over the limit of {max_bytes} bytes" in outcome
+
+
+def test_three_stacked_codings_and_codings_never_asked_for_are_refused():
+    for codings, expected in [("gzip, gzip, gzip", "compressed 3 times (Content-Encoding gzip, gzip, gzip): refused"),
+                              ("br", "sent Content-Encoding br, which mirrord did not ask for")]:
+        with RawServer(sequence(answer("200 OK", b"x", (("Content-Encoding", codings),)))) as server:
+            error = failure(server.url())
+        assert expected in str(error) and not error.transient
+        assert "Accept-Encoding: gzip, deflate" in server.requests[0].split("\r\n")
+
+
+@pytest.mark.parametrize("codings", ["gzip", "deflate", "gzip, gzip", "deflate, gzip", "identity", "utf-8"])
+def test_compressed_bodies_within_the_cap_are_read_whole(codings):
+    body = "<p>Ein Artikel über Kaffee.</p>".encode() * 30_000  # 1 MB spread over many network reads
+    packed = body
+    for coding in codings.split(", "):
+        if coding in ("gzip", "deflate"):
+            packer = zlib.compressobj(6, zlib.DEFLATED, 31 if coding == "gzip" else 15)
+            packed = packer.compress(packed) + packer.flush()
+    with RawServer(sequence(answer("200 OK", packed, (("Content-Encoding", codings),)))) as server:
+        response = get(server.url(), replace(SETTINGS, max_bytes=len(body)))
+    assert response.body == body
+
+
+def test_raw_deflate_and_a_corrupt_stream():
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = packer.compress(b"<p>raw deflate</p>") + packer.flush()
+    with RawServer(sequence(answer("200 OK", raw, (("Content-Encoding", "deflate"),)))) as server:
+        assert get(server.url()).body == b"<p>raw deflate</p>", "some servers send deflate without its zlib wrapper"
+    with RawServer(sequence(answer("200 OK", b"\x1f\x8b not gzip", (("Content-Encoding", "gzip"),)))) as server:
+        error = failure(server.url())
+    assert "the body could not be decoded (Content-Encoding gzip:" in str(error) and not error.transient
+
+
+def test_endless_bytes_after_the_compressed_data_are_cut_at_the_cap():
+    def trailing(conn, _head):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
+                     + gzip.compress(b"<p>short</p>"))
+        for _ in range(200):
+            conn.sendall(b"x" * 65536)
+
+    with RawServer(trailing) as server:
+        error = failure(server.url())
     assert "over the limit of 1000000 bytes" in str(error)
 
 
@@ -167,6 +258,81 @@ def test_a_redirect_to_another_scheme_is_refused(site):
     redirect(site, "/file", "file:///etc/passwd")
     error = failure(site.url("/file"))
     assert "which is not an http(s) URL" in str(error) and not error.transient
+
+
+def get_picture(url: str, image_hosts: frozenset[str] = frozenset(), settings: HttpSettings = SETTINGS) -> Response:
+    """Fetch url as the pipeline fetches a picture."""
+    async def fetch() -> Response:
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.for_pictures(image_hosts).get(url, max_bytes=5_000_000)
+
+    return asyncio.run(fetch())
+
+
+def picture_failure(url: str, image_hosts: frozenset[str] = frozenset(), settings: HttpSettings = SETTINGS) -> str:
+    with pytest.raises(FetchError) as caught:
+        get_picture(url, image_hosts, settings)
+    assert not caught.value.transient
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("address, kind", [
+    ("169.254.169.254", "link-local"), ("10.0.0.1", "private"), ("192.168.1.1", "private"),
+    ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified"), ("240.0.0.1", "reserved"), ("100.64.0.1", "non-public"),
+    ("[::1]", "loopback"), ("[::ffff:127.0.0.1]", "loopback"), ("[fe80::1]", "link-local"), ("[fd00::1]", "private"),
+])
+def test_pictures_are_not_fetched_from_addresses_that_are_not_public(address, kind):
+    """A picture of a page can point anywhere: at the cloud's metadata service or an admin port of the host."""
+    error = picture_failure(f"http://{address}/latest/meta-data/x.png")
+    plain = address.strip("[]")
+    assert f"{plain} is a {kind} address: pictures are fetched from public addresses only " \
+           f"(add {plain} to image_hosts if its pictures are meant to be mirrored)" in error
+
+
+def test_a_loopback_picture_is_refused_before_connecting_unless_its_host_is_in_image_hosts(site):
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    assert "127.0.0.1 is a loopback address" in picture_failure(site.url("/p.png"))
+    assert "localhost is at" in picture_failure(f"http://localhost:{site.port}/p.png"), "checked once resolved"
+    assert site.requested("/p.png") == 0
+    assert get_picture(site.url("/p.png"), frozenset({"127.0.0.1"})).body.startswith(b"\x89PNG")
+    assert get(site.url("/p.png")).status == 200, "feeds and pages may come from any address"
+
+
+def test_a_redirect_to_a_loopback_host_is_refused_before_it_is_followed(site):
+    redirect(site, "/moved.png", f"http://localhost:{site.port}/p.png")
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    error = picture_failure(site.url("/moved.png"), frozenset({"127.0.0.1"}))
+    assert f"{site.url('/moved.png')}: localhost is at" in error and "a loopback address" in error
+    assert site.requested("/moved.png") == 1 and site.requested("/p.png") == 0
+
+
+def test_a_picture_host_is_looked_up_once_and_connected_to_at_the_address_checked(site, monkeypatch):
+    """What defeats DNS rebinding: the guard resolves, checks and connects to that address, so no second lookup
+    (httpx's own, in the socket layer) can answer otherwise. `rebind.test` resolves nowhere but here."""
+    lookups = []
+
+    async def resolve_once(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        assert len(lookups) == 1, "a second lookup could answer with another address"
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(fetch_module, "resolve", resolve_once)
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    url = f"http://rebind.test:{site.port}/p.png"
+    assert get_picture(url, frozenset({"rebind.test"})).body.startswith(b"\x89PNG")
+    lookups.clear()
+    assert "rebind.test is at 127.0.0.1, a loopback address" in picture_failure(url)
+    assert lookups == ["rebind.test"] and site.requested("/p.png") == 1
+
+
+def test_through_a_proxy_a_picture_host_that_resolves_here_to_loopback_is_refused(site):
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    with Socks5Proxy() as proxy:
+        settings = replace(SETTINGS, proxy=f"socks5://127.0.0.1:{proxy.port}")
+        assert "localhost is at" in picture_failure(f"http://localhost:{site.port}/p.png", settings=settings)
+        assert proxy.targets == [], "refused before the proxy is asked"
+        assert get_picture(site.url("/p.png"), frozenset({"127.0.0.1"}), settings).body.startswith(b"\x89PNG")
+    assert proxy.targets == [("127.0.0.1", site.port)]
 
 
 def test_conditional_get_sends_validators_and_gets_304(site):

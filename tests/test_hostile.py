@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from mirrord.discover import discover_feed, read_channel
+from mirrord.discover import discover_feed, discover_listing, read_channel
 from mirrord.errors import DiscoverError
 from mirrord.extract import extract_article
 from mirrord.model import Response
@@ -35,8 +35,8 @@ def item(number: int, title: str | None = None, guid: str | None = None, link: b
             + f"<description>Text of story {number}.</description></item>")
 
 
-def served_feed(site: Site, fetch, path: str, body: str | bytes) -> Response:
-    site.add(path, body, "application/xml")
+def served_feed(site: Site, fetch, path: str, body: str | bytes, content_type: str = "application/xml") -> Response:
+    site.add(path, body, content_type)
     return fetch(site.url(path))
 
 
@@ -100,6 +100,90 @@ def test_a_doctype_without_entities_is_still_read(site, fetch):
                '"http://my.netscape.com/publish/formats/rss-0.91.dtd">'
     response = served_feed(site, fetch, "/netscape.xml", rss(item(1), prolog=netscape))
     assert [e.id for e in discover_feed(response, rules()).entries] == ["1"]
+
+
+LONG_ENTITY = '<!ENTITY big "' + "x" * 4000 + '">'
+PROLOGS = {
+    "a comment holding <a before the DOCTYPE": f"<!-- <a --><!DOCTYPE rss [{LONG_ENTITY}]>",
+    "a processing instruction holding <a": f'<?xml-stylesheet href="<a"?><!DOCTYPE rss [{LONG_ENTITY}]>',
+    "a comment holding <a in the DOCTYPE": f"<!DOCTYPE rss [<!-- <a -->{LONG_ENTITY}]>",
+    "a processing instruction in the DOCTYPE": f"<!DOCTYPE rss [<?pi <a?>{LONG_ENTITY}]>",
+    "a system literal holding <a": f'<!DOCTYPE rss SYSTEM "<a" [{LONG_ENTITY}]>',
+    "a public literal holding ]>": f'<!DOCTYPE rss PUBLIC "-//]>" "x.dtd" [{LONG_ENTITY}]>',
+    "a CDATA section before the DOCTYPE": f"<![CDATA[<a]]><!DOCTYPE rss [{LONG_ENTITY}]>",
+    "white space and a comment": f"\n  <!-- x -->\n<!DOCTYPE rss [\n{LONG_ENTITY}\n]>",
+    "no bypass": f"<!DOCTYPE rss [{LONG_ENTITY}]>",
+}
+ENCODINGS = {
+    "utf-8": lambda text: text.encode(),
+    "utf-8 with a BOM": lambda text: b"\xef\xbb\xbf" + text.encode(),
+    "utf-16": lambda text: text.replace('"utf-8"', '"utf-16"').encode("utf-16"),
+    "utf-16be declared in the header only": lambda text: text.replace(' encoding="utf-8"', "").encode("utf-16-be"),
+    "utf-32": lambda text: text.replace('"utf-8"', '"utf-32"').encode("utf-32"),
+    "EBCDIC": lambda text: text.replace('"utf-8"', '"cp037"').encode("cp037"),
+    "utf-7 with < encoded": lambda text: text.replace('"utf-8"', '"utf-7"').encode().replace(b"<!", b"+ADw-!"),
+}
+BYPASSES = [(prolog, "utf-8") for prolog in PROLOGS] + [(prolog, encoding) for encoding in ENCODINGS
+                                                        for prolog in ("a comment holding <a before the DOCTYPE",
+                                                                       "no bypass") if encoding != "utf-8"]
+
+
+@pytest.mark.parametrize("prolog, encoding", BYPASSES)
+def test_entity_declarations_are_found_wherever_the_prolog_hides_them(site, fetch, prolog, encoding):
+    """Each feed is 12 kB; expat expands its entity to 7.6 MB of title, under the 8 MiB where its amplification
+    limit starts. The guard looked for entities before the first "<a", in the raw bytes: 14 of these 21 went
+    through it (every "<a" case, in every encoding, and EBCDIC and UTF-7 even without one); all but the CDATA
+    one, which expat refuses, became 7.6 MB titles."""
+    body = ENCODINGS[encoding](rss(item(1, "&big;" * 1900), prolog=PROLOGS[prolog]))
+    content_type = "application/xml; charset=utf-16be" if "header" in encoding else "application/xml"
+    response = served_feed(site, fetch, "/hidden.xml", body, content_type)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DiscoverError, match="declares XML entities"):
+            discover_feed(response, rules())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000
+
+
+@pytest.mark.parametrize("prolog", [
+    '<?xml-stylesheet type="text/xsl" href="/rss.xsl"?><!-- generated <at> 12:00 -->',
+    '\ufeff<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://x.test/rss-0.91.dtd">',
+    '<!DOCTYPE rss [<!ELEMENT rss ANY><!ATTLIST rss version CDATA "2.0">]>',
+])
+def test_prologs_without_entities_and_entities_in_the_text_are_still_read(site, fetch, prolog):
+    text = '<![CDATA[<p>An XML lesson: <!ENTITY name "value"> declares an entity.</p>]]>'
+    body = rss(item(1), f"<item><title>Lesson</title><link>http://site.test/a/2.html</link>"
+                        f"<description>{text}</description></item>", prolog=prolog)
+    found = discover_feed(served_feed(site, fetch, "/fine.xml", body), rules())
+    assert [e.id for e in found.entries] == ["1", "2"]
+    assert "!ENTITY name" in found.entries[1].content_html, "feedparser escapes the < of the lesson"
+
+
+def test_a_feed_naming_a_local_file_is_not_read_from_disk(site, fetch, tmp_path):
+    """feedparser opens bytes that name a file: a feed reading "/dev/zero" would have filled the memory."""
+    local = tmp_path / "local.xml"
+    local.write_text(rss(item(1, "Read from the disk")), encoding="utf-8")
+    response = served_feed(site, fetch, "/named.xml", str(local))
+    with pytest.raises(DiscoverError, match="is the URL still a feed"):
+        discover_feed(response, rules())
+
+
+def test_titles_are_capped_wherever_they_enter(site, fetch):
+    """A 9 MB title was kept whole, in the page's heading, the index, the ledger and the metadata line."""
+    huge = "Nine megabytes of title " * 375_000
+    feed = served_feed(site, fetch, "/huge.xml", rss(item(1, huge), item(2, f"&lt;b&gt;{huge[:500_000]}&lt;/b&gt;")))
+    titles = [e.title for e in discover_feed(feed, rules()).entries]
+    three = huge[:3_000_000]
+    site.add("/news/", f'<ul><li><a href="/a/3.html">{three}</a></li><li><a href="/a/4.html" title="{three}"></a>'
+                       f'</li><li><a href="/a/5.html"><img alt="{three}"></a></li>'
+                       f'<li><a href="/a/{"x" * 3000}.html"></a></li></ul>')
+    titles += [e.title for e in discover_listing(fetch(site.url("/news/")), "li", rules()).entries]
+    assert len(titles) == 6
+    for title in titles[:5]:
+        assert len(title) == 500 and title.startswith("Nine megabytes of title") and title.endswith("…")
+    assert titles[5].startswith(site.url("/a/xxx")) and len(titles[5]) == 500, "a URL standing in for a title too"
 
 
 def test_duplicate_guids_and_items_without_links(site, fetch):

@@ -12,8 +12,8 @@ from pathlib import Path
 from mirrord.state import State
 
 from httpsite import Site
-from mirror_run import bare_repository, clone, commit_count, mirrord
-from rawserver import RawServer
+from mirror_run import bare_repository, clone, commit_count, git, mirrord, mirrord_peak
+from rawserver import RawServer, compression_bomb
 
 TEXT = "Readable text of an article that is long enough to be published by the mirror."
 PNG = b"\x89PNG\r\n\x1a\n" + b"picture-one" * 20
@@ -21,16 +21,18 @@ GIF = b"GIF89a" + b"picture-two" * 20
 
 
 def write_config(tmp_path: Path, channels: dict[str, tuple[str, str | None]], mirror: str = "",
-                 http: str = "timeout = 3\n") -> tuple[Path, Path]:
+                 http: str = "timeout = 3\n", image_hosts: str | None = '["127.0.0.1"]') -> tuple[Path, Path]:
     """Write a config of one source with the given channels (name: (url, items selector or None for a feed));
-    return it and its bare remote."""
+    return it and its bare remote. Pictures may come from the test sites on 127.0.0.1 unless image_hosts
+    says otherwise (None: the key is left out)."""
     remote = bare_repository(tmp_path / "remote.git")
     tables = "".join(f'\n[source.site.channel.{name}]\nurl = "{url}"\n' + (f'items = "{items}"\n' if items else "")
                      for name, (url, items) in channels.items())
     config = tmp_path / "mirrord.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n[http]\nretries = 0\n{http}\n'
-                      f'[mirror.news]\nremotes = ["{remote}"]\n{mirror}\n\n[source.site]\ncontent = "div.body"\n'
-                      + tables, encoding="utf-8")
+                      f'[mirror.news]\nremotes = ["{remote}"]\n'
+                      + (f"image_hosts = {image_hosts}\n" if image_hosts is not None else "") + f"{mirror}\n\n"
+                      '[source.site]\ncontent = "div.body"\n' + tables, encoding="utf-8")
     return config, remote
 
 
@@ -160,6 +162,53 @@ def test_pictures_are_downloaded_beside_their_page_deduplicated_and_pruned_with_
     assert sorted(p.name for p in (repo / "pages" / "latest").iterdir()) == ["a2.md"]
 
 
+def test_compression_bombs_in_a_feed_a_page_and_a_picture_are_cut_with_memory_bounded(tmp_path, site):
+    """Each is 512 MiB of zeros gzipped twice (under 1 kB). mirrord peaked at 1.1 GB here before it undid
+    content codings itself, a bounded piece at a time; a cycle takes about 100 MB."""
+    bomb = compression_bomb(512, "gzip, gzip")
+    packed = (("Content-Encoding", "gzip, gzip"),)
+    site.add("/bomb.xml", bomb, "application/xml", headers=packed)
+    site.add("/news/bomb.html", bomb, headers=packed)
+    site.add("/img/bomb.png", bomb, "image/png", headers=packed)
+    add_article(site, "a1", '<img src="/img/bomb.png" alt="bomb">')
+    add_listing(site, "/news/", ["a1", "bomb"])
+    config, remote = write_config(tmp_path, {"latest": (site.url("/news/"), "ul.news a"),
+                                             "feed": (site.url("/bomb.xml"), None)},
+                                  mirror='images = "download"')
+    run, peak = mirrord_peak(config, "once")
+    assert peak < 250_000_000, f"peak {peak / 1e6:.0f} MB"
+    assert run.code == 1 and "+ pages/latest/a1.md" in run.stdout, run.stdout + run.stderr
+    failed = {e["url"].rsplit("/", 1)[1]: e["error"] for e in status_events(tmp_path)
+              if e["event"] in ("fetch.failed", "image.failed")}
+    assert sorted(failed) == ["bomb.html", "bomb.png", "bomb.xml"]
+    for url, error in failed.items():
+        assert "body unpacked from gzip, gzip is over the limit of" in error, (url, error)
+    page = (clone(remote, tmp_path / "reader") / "pages" / "latest" / "a1.md").read_text(encoding="utf-8")
+    assert f'<img src="{site.url("/img/bomb.png")}" alt="bomb">' in page, "the picture stays on the site"
+
+
+def test_pictures_at_addresses_that_are_not_public_stay_on_the_site(tmp_path, site):
+    """Before, mirrord fetched a picture from any address a page named: the host's loopback admin ports, the
+    cloud's metadata service at 169.254.169.254 (whose answers a picture's name can make a PNG of)."""
+    site.add("/img/one.png", PNG, "image/png")
+    metadata = "http://169.254.169.254/latest/meta-data/iam.png"
+    add_article(site, "a1", f'<img src="/img/one.png" alt="local"><img src="{metadata}" alt="metadata">')
+    add_listing(site, "/news/", ["a1"])
+    config, remote = write_config(tmp_path, {"latest": (site.url("/news/"), "ul.news a")},
+                                  mirror='images = "download"', image_hosts=None)
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    assert site.requested("/img/one.png") == 0
+    repo = clone(remote, tmp_path / "reader")
+    page = (repo / "pages" / "latest" / "a1.md").read_text(encoding="utf-8")
+    assert f'<img src="{site.url("/img/one.png")}" alt="local">' in page and f'<img src="{metadata}"' in page
+    assert not (repo / "pages" / "latest" / "a1.files").exists()
+    failed = {e["url"]: e["error"] for e in status_events(tmp_path) if e["event"] == "image.failed"}
+    assert "127.0.0.1 is a loopback address: pictures are fetched from public addresses only " \
+           "(add 127.0.0.1 to image_hosts" in failed[site.url("/img/one.png")]
+    assert "169.254.169.254 is a link-local address" in failed[metadata]
+
+
 def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_path, site):
     def feed(slug: str) -> str:
         return ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Story</title>'
@@ -176,3 +225,45 @@ def test_validators_are_kept_for_channels_whose_articles_all_went_through(tmp_pa
     add_article(site, "missing")
     assert mirrord(config, "once").code == 0
     assert commit_count(remote) == 2
+
+
+def test_pages_whose_urls_hold_line_separators_survive_a_lost_database(tmp_path, site):
+    """U+2028, U+2029 and U+0085 are line breaks to str.splitlines(): the metadata line written with them raw
+    was cut in two, and the ledger rebuilt after a lost database left those pages out of the index (and
+    published them again)."""
+    slugs = {"line\u2028separator": "line%E2%80%A8separator", "paragraph\u2029separator":
+             "paragraph%E2%80%A9separator", "next\x85line": "next%C2%85line", "plain": "plain"}
+    for quoted in slugs.values():
+        add_article(site, quoted)
+    listing = site.add("/news/", "<html><body><ul class=news>" + "".join(
+        f'<li><a href="/news/{name}.html">Story {quoted}</a></li>' for name, quoted in slugs.items()
+        if name != "plain") + "</ul></body></html>")
+    config, remote = write_config(tmp_path, {"news": (listing, "ul.news a")})
+    assert mirrord(config, "once").code == 0
+    pages = sorted(p.name for p in (clone(remote, tmp_path / "first") / "pages" / "news").iterdir())
+    assert len(pages) == 3
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        (tmp_path / "state" / name).unlink(missing_ok=True)
+
+    add_listing(site, "/news/", ["plain", *slugs][:4])
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    assert git(remote, "diff", "--name-only", "main~1", "main").split() == [
+        "README.md", "indexes/news.md", "pages/news/plain.md"], "the old pages are neither published again nor lost"
+    index = (clone(remote, tmp_path / "second") / "indexes" / "news.md").read_text(encoding="utf-8")
+    assert all(f"pages/news/{page}" in index for page in pages)
+
+
+def test_a_nine_megabyte_title_makes_a_page_of_a_few_kilobytes(tmp_path, site):
+    """It made an 8.8 MB page, and as long an index line, ledger row and metadata line."""
+    add_article(site, "a1")
+    title = "Nine megabytes of title " * 375_000
+    url = site.add("/feed.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+                                f'<title>{title}</title><link>{site.url("/news/a1.html")}</link></item></channel></rss>',
+                   "application/xml")
+    config, remote = write_config(tmp_path, {"news": (url, None)})
+    assert mirrord(config, "once").code == 0
+    repo = clone(remote, tmp_path / "reader")
+    page = (repo / "pages" / "news" / "a1.md").read_text(encoding="utf-8")
+    assert len(page) < 5_000 and page.startswith("### Nine megabytes of title") and "…" in page.splitlines()[0]
+    assert (repo / "indexes" / "news.md").stat().st_size < 2_000

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 
 from mirrord.index import render_index, render_readme
 from mirrord.model import LedgerRow
-from mirrord.render import render_page
+from mirrord.render import parse_metadata, render_page
 
 from values import FETCHED, article, channel, mirror, templates_dir
 
@@ -91,6 +91,29 @@ def test_metadata_line_cannot_be_closed_by_values():
     assert last.count("-->") == 1
     meta = json.loads(last.removeprefix("<!-- mirrord ").removesuffix(" -->"))
     assert meta["url"] == "http://site.test/a-->b.html" and meta["fetched"] == "2026-11-26T09:00:00+00:00"
+
+
+LINE_BREAKING_URL = "http://site.test/a\u2028b\u2029c\x85d\x1ce.html"
+
+
+def test_metadata_line_is_ascii_and_reads_back_whatever_the_url_holds():
+    """The URL's line separators, written raw, cut the line in two for str.splitlines()."""
+    text = page_text(article={"url": LINE_BREAKING_URL, "title": "長標題 > «quoted»"})
+    last = text.splitlines()[-1]
+    assert last.isascii() and last.startswith("<!-- mirrord {") and last.count("-->") == 1
+    meta = parse_metadata(text)
+    assert (meta["url"], meta["title"], meta["id"]) == (LINE_BREAKING_URL, "長標題 > «quoted»", "a1")
+
+
+def test_metadata_lines_of_pages_written_before_they_were_ascii_still_read():
+    """Pages are never rewritten: the non-ASCII lines of the release before stay readable."""
+    fields = {"id": "a1", "source": "daily", "channel": "world", "url": LINE_BREAKING_URL,
+              "fetched": "2026-11-26T09:00:00+00:00", "title": "長標題 > x"}
+    old_line = json.dumps(fields, ensure_ascii=False).replace(">", "\\u003e")
+    assert "\u2028" in old_line and "長標題" in old_line
+    for ending in ("\n", "\r\n", ""):
+        page = f"### 長標題\n\nbody\n\n<!-- mirrord {old_line} -->{ending}"
+        assert parse_metadata(page.replace("\n", ending or "\n")) == fields
 
 
 def test_html_body_is_one_block_even_with_blank_lines():

@@ -67,7 +67,7 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
         article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
         log.debug("article.extracted", **context)
         if mirror.images == "download":
-            article = await download_images(article, fetcher, context)
+            article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts), context)
         return Fetched(candidate, article)
     except HeldBack as reason:
         log.warning("article.skipped", **context, error=str(reason))
@@ -85,7 +85,8 @@ async def fetch_page(url: str, channel: Channel, fetcher: Fetcher) -> str:
 
 async def download_images(article: Article, fetcher: Fetcher, context: dict[str, str]) -> Article:
     """Return the article with its pictures stored beside its page, for readers who cannot reach the site.
-    A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it."""
+    A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it.
+    fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public."""
     urls = image_urls(article)
     files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))
     return with_local_images(article, {url: file for url, file in zip(urls, files, strict=True) if file})

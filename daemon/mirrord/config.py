@@ -6,6 +6,7 @@ found and what was expected, so a user fixes the file in one go.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import string
@@ -30,6 +31,7 @@ DURATION_PATTERN = re.compile(r"(?:(\d+)([smhd]))+")
 DURATION_PART = re.compile(r"(\d+)([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 AUTHOR_PATTERN = re.compile(r"[^<>]+ <[^<>@\s]+@[^<>\s]+>")
+HOST_PATTERN = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
 COMMIT_FIELDS = {"time", "new", "pruned"}
 
 
@@ -150,6 +152,20 @@ def remote_url(value: Any) -> str:
     return value
 
 
+def host_name(value: Any) -> str:
+    """Parse a host name or address as URLs carry it (lowercase, international names in their xn-- form)."""
+    host = text(value).strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if not HOST_PATTERN.fullmatch(host):
+        raise Invalid("a host name such as 'img.example.com' or an address such as '127.0.0.1', without scheme, "
+                      "port or path (international names in their xn-- form)")
+    return host
+
+
 def selector(value: Any) -> str:
     from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
@@ -205,6 +221,8 @@ def env_name(value: Any) -> str:
     return value
 
 
+IMAGE_HOSTS_DOC = ("hosts pictures may be downloaded from although they are at a loopback, private, link-local "
+                   "or multicast address [none: public addresses only]")
 HTTP_KEYS = (
     Key("user_agent", text, f"mirrord/{__version__}", "User-Agent header of every request", '"mirrord/0.1"'),
     Key("timeout", number, 30.0, "seconds a whole request may take", "30"),
@@ -228,6 +246,7 @@ MIRROR_KEYS = (
     Key("links", choice("keep", "neutralize", "rewrite"), "keep",
         "keep | neutralize (links become text) | rewrite (links to pages of this mirror point there)", '"keep"'),
     Key("images", choice("hotlink", "download", "drop"), "hotlink", "hotlink | download | drop", '"hotlink"'),
+    Key("image_hosts", strings(host_name), (), IMAGE_HOSTS_DOC, '["images.intranet.example"]'),
     Key("body", choice("html", "markdown"), "html", "html (sanitized) | markdown", '"html"'),
     Key("qr", boolean, None, "QR code PNG of each page's share link [true when public_url is set]", "true"),
     Key("header", text, None, "Markdown under each page title", '"[Home](../../README.md)"'),
@@ -263,6 +282,8 @@ SOURCE_KEYS = (
     Key("min_text", integer(0), 20, "articles with less extracted text are held back, not published", "20"),
     Key("hosts", strings(text), None, "hosts article URLs may point to [the channel URLs' hosts]",
         '["www.ntdtv.com"]'),
+    Key("image_hosts", strings(host_name), (), IMAGE_HOSTS_DOC + ", besides the mirror's",
+        '["images.intranet.example"]'),
 )
 CHANNEL_KEYS = (
     Key("title", text, None, "index heading [the channel's name]", '"China"'),
@@ -433,7 +454,8 @@ def build_mirror(name: str, values: dict[str, Any], config_path: Path) -> Mirror
     templates = relative_to_config(values["templates"], config_path) if values["templates"] else None
     qr = values["qr"] if values["qr"] is not None else public_url is not None
     return Mirror(**{**values, "name": name, "title": values["title"] or name, "public_url": public_url,
-                     "templates": templates, "qr": qr, "remotes": tuple(values["remotes"])})
+                     "templates": templates, "qr": qr, "remotes": tuple(values["remotes"]),
+                     "image_hosts": frozenset(values["image_hosts"])})
 
 
 def build_source(name: str, raw: Any, mirrors: dict[str, Mirror], found: Collector) -> Source | None:
@@ -447,6 +469,9 @@ def build_source(name: str, raw: Any, mirrors: dict[str, Mirror], found: Collect
         found.add(f"{path}.channel", "no channel", "at least one [source.NAME.channel.NAME] table")
     parsed = {n: found.table(t, CHANNEL_KEYS, f"{path}.channel.{n}") for n, t in channel_tables.items()}
     default_hosts = frozenset(urlsplit(c["url"]).hostname for c in parsed.values() if c["url"])
+    # Pictures may come from the hosts the source names and those its mirror names.
+    image_hosts = frozenset(values["image_hosts"]) | (mirrors[mirror].image_hosts if mirror in mirrors else frozenset())
+    values = {**values, "image_hosts": image_hosts}
     channels = tuple(build_channel(name, n, c, values, default_hosts, found) for n, c in parsed.items())
     every = values["every"] if values["every"] or values["cron"] else 15 * 60
     return Source(name=name, title=values["title"] or name, mirror=mirror or "", every=every,
@@ -477,7 +502,8 @@ def build_channel(source: str, name: str, values: dict[str, Any], source_values:
                   "a content selector (or \"auto\") on the channel or its source: a listing channel has no feed text")
     hosts = frozenset(source_values["hosts"]) if source_values["hosts"] is not None else default_hosts
     return Channel(name=name, title=values["title"] or name, source=source, url=values["url"] or "",
-                   items=values["items"], rules=Rules(**rules, min_text=source_values["min_text"], hosts=hosts))
+                   items=values["items"], rules=Rules(**rules, min_text=source_values["min_text"], hosts=hosts,
+                                                      image_hosts=source_values["image_hosts"]))
 
 
 def check_whole(mirrors: dict[str, Mirror], sources: dict[str, Source | None], found: Collector) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import calendar
 import hashlib
 import html
+import io
 import re
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.encoding import decode_html
@@ -28,7 +30,18 @@ SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 UNFOLLOWABLE = ("javascript:", "mailto:", "data:", "tel:", "#")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-ROOT_ELEMENT = re.compile(rb"<\x00*[A-Za-z_]")
+# A title is a heading and an index line, never a page's worth: a 9 MB one made an 8.8 MB page.
+MAX_TITLE = 500
+# The prolog of an XML document, read as expat reads it (XML 1.0, section 2.8), to find where its root
+# element starts: what comes before may declare entities, what comes after cannot. Quoted literals and
+# comments can hold "<a" or "]>", so each part is matched whole, never searched for.
+PROLOG_PART = re.compile(rb"\s+|\xef\xbb\xbf|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+DOCTYPE_START = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+DOCTYPE_PART = re.compile(rb"""\s+|"[^"]*"|'[^']*'|[^\s"'\[\]<>]+""")
+SUBSET_PART = re.compile(rb"""\s+|<\?.*?\?>|<!--.*?-->|%[^;\s]+;|<![A-Za-z]+(?:"[^"]*"|'[^']*'|[^"'>])*>""",
+                         re.DOTALL)
+ROOT_START = re.compile(rb"<[A-Za-z_:\x80-\xff]")
+ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # Extensions that name a page's format, not the article: dropped from a stem. Any other dot is part of
 # the slug (`Linux-6.14-FUSE`).
 PAGE_EXTENSIONS = frozenset({"html", "htm", "shtml", "xhtml", "php", "asp", "aspx", "jsp", "cgi", "cfm", "md"})
@@ -45,9 +58,10 @@ def read_channel(channel: Channel, response: Response) -> Discovery:
 
 def discover_feed(response: Response, rules: Rules) -> Discovery:
     """Return the entries of an RSS/Atom feed. Raise DiscoverError if it is not a readable feed."""
-    refuse_entity_declarations(response.body)
-    feed = feedparser.parse(response.body, response_headers={
-        "content-type": response.content_type or "application/xml", "content-location": response.url})
+    headers = {"content-type": response.content_type or "application/xml", "content-location": response.url}
+    refuse_entity_declarations(response.body, headers)
+    # A file object, never bytes: feedparser opens bytes that name a file (a feed reading "/dev/zero").
+    feed = feedparser.parse(io.BytesIO(response.body), response_headers=headers)
     if not feed.entries:
         check_empty_feed(feed)
         return Discovery(())
@@ -59,18 +73,55 @@ def discover_feed(response: Response, rules: Rules) -> Discovery:
     return filter_items(items, rules)
 
 
-def refuse_entity_declarations(body: bytes) -> None:
+def refuse_entity_declarations(body: bytes, headers: dict[str, str]) -> None:
     """Raise DiscoverError when a feed declares its own XML entities, before any parser sees it.
 
     Feeds never need them, and they are what an entity bomb is made of: nested ones ("billion laughs")
     or one long entity repeated cost feedparser seconds and gigabytes for a feed of a few kilobytes,
-    since it re-parses what expat's amplification limit refused with its own, unlimited, parser.
+    since it re-parses what expat's amplification limit refused with its own, unlimited, parser; and
+    expat lets any entity expand to 8 MiB before that limit starts. The check reads the very text the
+    parsers get (feedparser's conversion to UTF-8, which knows UTF-16, UTF-32, EBCDIC and what the
+    headers declare), and its whole prolog: a comment, a processing instruction or a literal in the
+    DOCTYPE holding "<a" does not end it. A prolog it cannot read counts as the whole document. NULs,
+    never valid in XML, are dropped first: what feedparser takes for UTF-8 may be UTF-16 without a BOM.
     """
-    root = ROOT_ELEMENT.search(body)
-    prolog = body[: root.start() if root else len(body)].replace(b"\x00", b"")  # NULs: UTF-16 and UTF-32
-    if b"<!ENTITY" in prolog:
+    text = convert_to_utf8(headers, body, {}).replace(b"\x00", b"")
+    end = prolog_end(text)
+    if ENTITY_DECLARATION.search(text, 0, len(text) if end is None else end):
         raise DiscoverError("the feed declares XML entities (<!ENTITY ...>), which feeds never need: "
                             "refused as a probable entity bomb")
+
+
+def prolog_end(text: bytes) -> int | None:
+    """Return where the root element of an XML document starts, None if its prolog is not well formed."""
+    position = 0
+    while True:
+        if part := PROLOG_PART.match(text, position):
+            position = part.end()
+        elif DOCTYPE_START.match(text, position):
+            end = doctype_end(text, position + len(b"<!DOCTYPE"))
+            if end is None:
+                return None
+            position = end
+        else:
+            return position if ROOT_START.match(text, position) else None
+
+
+def doctype_end(text: bytes, position: int) -> int | None:
+    """Return where the DOCTYPE whose name starts at position ends (after its internal subset and its '>'),
+    None if it is not well formed."""
+    while part := DOCTYPE_PART.match(text, position):
+        position = part.end()
+    if text[position:position + 1] == b"[":
+        position += 1
+        while part := SUBSET_PART.match(text, position):
+            position = part.end()
+        if text[position:position + 1] != b"]":
+            return None
+        position += 1
+        while part := DOCTYPE_PART.match(text, position):
+            position = part.end()
+    return position + 1 if text[position:position + 1] == b">" else None
 
 
 def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
@@ -96,12 +147,13 @@ def filter_items(items: list[tuple], rules: Rules) -> Discovery:
     skipped: list[Skip] = []
     for link, title, guid, published, content in items:
         url = article_url(link, guid) if link else None
+        title = capped_title(title)
         reason = skip_reason(url, title, rules)
         if reason:
             skipped.append(Skip(reason, url, title))
             continue
-        entries.append(Entry(id=article_id(url, guid, rules.id), url=url, title=title or url, published=published,
-                             content_html=content, key=identity(url), guid=guid))
+        entries.append(Entry(id=article_id(url, guid, rules.id), url=url, title=entry_title(title, url),
+                             published=published, content_html=content, key=identity(url), guid=guid))
     merged, copies = merge_copies(entries)
     return Discovery(merged, tuple(skipped), copies)
 
@@ -133,6 +185,16 @@ def merge_copies(entries: list[Entry]) -> tuple[tuple[Entry, ...], tuple[Skip, .
 
 def has_text(entry: Entry) -> tuple[bool, bool]:
     return bool(entry.content_html and entry.content_html.strip()), entry.title != entry.url
+
+
+def entry_title(title: str, url: str) -> str:
+    """Return the title an entry is published under: its own, else its URL; at most MAX_TITLE characters.
+    Every title an article gets passes here (feed entries, listing links, and `preview`'s page titles)."""
+    return capped_title(title or url)
+
+
+def capped_title(title: str) -> str:
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1].rstrip() + "…"
 
 
 def skip_reason(url: str | None, title: str, rules: Rules) -> str | None:

@@ -39,6 +39,8 @@ class Mirror:
     ssh_key: str | None
     token_env: str | None
     squash_after: int
+    # Hosts pictures may come from although their address is not public (loopback, private, ...).
+    image_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Rules:
     exclude: tuple[str, ...]
     min_text: int
     hosts: frozenset[str]
+    # The source's image_hosts and its mirror's: pictures from other hosts come from public addresses only.
+    image_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.articles import download_images, fetch_page
-from mirrord.discover import article_id, discover_feed, one_line
+from mirrord.discover import article_id, discover_feed, entry_title, one_line
 from mirrord.errors import HeldBack, MirrordError
 from mirrord.extract import extract_article, image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
@@ -42,7 +42,7 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
     async with Fetcher(config.http) as fetcher:
         if channel.rules.content:
             page = await fetch_page(url, channel, fetcher)
-            entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=page_title(page) or url)
+            entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=entry_title(page_title(page), url))
             result.report += selector_report(page, channel.rules)
         else:
             page, entry = None, await feed_entry(channel, url, fetcher)
@@ -53,7 +53,8 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
             result.report.append(f"HELD BACK, would not be published: {reason}")
             return result
         if mirror.images == "download":
-            article = await download_images(article, fetcher, {"source": channel.source, "channel": channel.name})
+            article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts),
+                                            {"source": channel.source, "channel": channel.name})
     result.report += article_report(article, channel.rules, mirror, page_blocks_links(page, entry, channel.rules))
     result.page = render_page(article, mirror)[0].data.decode("utf-8")
     return result

@@ -66,16 +66,22 @@ def html_block(fragment: str, body: str) -> str:
 
 
 def metadata_line(article: Article) -> str:
-    """Return the JSON of the hidden metadata line; '>' is escaped so that no value can end the comment."""
+    """Return the JSON of the hidden metadata line, in ASCII: a URL may hold U+2028 or U+0085, which
+    readers of lines (Python's splitlines() among them) take for line breaks. '>' is escaped so that no
+    value can end the comment."""
     fields = {"id": article.id, "source": article.source, "channel": article.channel, "url": article.url,
               "fetched": article.fetched.isoformat(timespec="seconds"), "title": article.title}
-    return json.dumps(fields, ensure_ascii=False).replace(">", "\\u003e")
+    return json.dumps(fields, ensure_ascii=True).replace(">", "\\u003e")
 
 
 def parse_metadata(page: str) -> dict | None:
-    """Return the fields of a page's metadata line, None when the page has none (or a broken one)."""
-    lines = page.rstrip().splitlines()
-    match = METADATA_LINE.fullmatch(lines[-1]) if lines else None
+    """Return the fields of a page's metadata line, None when the page has none (or a broken one).
+
+    Lines end at '\\n' only: pages written before the line was ASCII hold such characters raw, and are
+    never rewritten.
+    """
+    last = page.rstrip("\n\r\t ").rpartition("\n")[2].removesuffix("\r")
+    match = METADATA_LINE.fullmatch(last)
     try:
         fields = json.loads(match.group(1)) if match else None
     except ValueError:
