@@ -13,8 +13,9 @@ import pytest
 
 from mirrord import __version__
 from mirrord import config as config_module
-from mirrord.config import all_key_paths, find_config_path, load_config
+from mirrord.config import find_config_path, load_config
 from mirrord.errors import ConfigError
+from mirrord.schema import all_key_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from mirrord import fetch as fetch_module
+from mirrord import addresses as addresses_module
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError
 from mirrord.fetch import Fetcher
@@ -316,7 +316,7 @@ def test_a_picture_host_is_looked_up_once_and_connected_to_at_the_address_checke
         assert len(lookups) == 1, "a second lookup could answer with another address"
         return ["127.0.0.1"]
 
-    monkeypatch.setattr(fetch_module, "resolve", resolve_once)
+    monkeypatch.setattr(addresses_module, "resolve", resolve_once)
     site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
     url = f"http://rebind.test:{site.port}/p.png"
     assert get_picture(url, frozenset({"rebind.test"})).body.startswith(b"\x89PNG")

@@ -1,15 +1,12 @@
 """The only module that talks HTTP: one long-lived client, bounded concurrency, caps and retries.
 
 httpx retries connection errors only and bounds each read, not the whole request; the total
-deadline, the body size cap and the retrying of 429/5xx are therefore done here. Content codings are
-undone here too, a bounded piece at a time: httpx inflates each network read in one call, so a few
-kilobytes of `gzip, gzip` became half a gigabyte in memory before any cap could look at them.
+deadline, the body size cap and the retrying of 429/5xx are therefore done here. The cap holds after
+unpacking: content codings are undone a bounded piece at a time (`unpack`).
 
 Pictures come from wherever an article points, so their requests (`Fetcher.for_pictures`) connect
-only to public addresses, or to the hosts the config names in image_hosts. The address checked is
-the address connected to: PublicAddressesOnly resolves each name once, at connect time, and hands
-the socket layer the checked address, never the name, so that no second lookup can answer
-otherwise (DNS rebinding); redirects connect through it too.
+only to public addresses, or to the hosts the config names in image_hosts (`addresses`); redirects
+connect through the same check.
 """
 
 from __future__ import annotations
@@ -17,32 +14,23 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.utils
-import ipaddress
-import socket
-import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
+from mirrord.addresses import AddressRefused, PublicAddressesOnly, check_proxied_host
 from mirrord.errors import FetchError
 from mirrord.model import HttpSettings, Response
 from mirrord.retry import request_retry_delay
+from mirrord.unpack import ACCEPT_ENCODING, ContentDecoder, content_codings
 
 MAX_REDIRECTS = 5
 RETRY_AFTER_CAP = 120.0
-# Only what ContentDecoder undoes in bounded steps is asked for, even if httpx could decode more (brotli).
-ACCEPT_ENCODING = "gzip, deflate"
-ZLIB_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
-UNDECODABLE = {"br", "zstd", "compress", "x-compress"}
-# A body compressed twice happens (a proxy compressing a compressed page); three times is an attack.
-MAX_CODINGS = 2
-DECODE_STEP = 64 * 1024
 
 
 class Fetcher:
@@ -174,97 +162,6 @@ def public_transport(settings: HttpSettings, image_hosts: frozenset[str]) -> htt
     return transport
 
 
-class AddressRefused(Exception):
-    """A picture's host is at no address pictures may come from."""
-
-    def __init__(self, host: str, refused: list[tuple[str, str]]):
-        address, kind = refused[0]
-        where = f"{host} is" if host == address else f"{host} is at {address},"
-        super().__init__(f"{where} a {kind} address: pictures are fetched from public addresses only "
-                         f"(add {host} to image_hosts if its pictures are meant to be mirrored)")
-
-
-class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
-    """The network backend of picture requests: resolves each host once and connects to the checked addresses.
-
-    A host in image_hosts may be at any address; any other is connected to at its public addresses only,
-    and refused (AddressRefused) when it has none.
-    """
-
-    def __init__(self, image_hosts: frozenset[str]):
-        self.image_hosts = image_hosts
-        self.network = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve(host, port)
-        if host not in self.image_hosts:
-            refused = [(address, kind) for address in addresses if (kind := address_kind(address))]
-            addresses = [address for address in addresses if not address_kind(address)]
-            if not addresses:
-                raise AddressRefused(host, refused)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.network.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                      socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = error
-        raise failure or httpcore.ConnectError(f"{host} has no address")
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("pictures are not fetched over unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.network.sleep(seconds)
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """Return the addresses of host, in the order the system gives them. Raise httpcore.ConnectError when it
-    has none (as a failed lookup inside httpx would)."""
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
-        raise httpcore.ConnectError(f"{host} does not resolve ({error})") from None
-    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
-
-
-async def check_proxied_host(host: str, image_hosts: frozenset[str]) -> None:
-    """Raise AddressRefused when host, not in image_hosts, resolves here to an address that is not public.
-
-    Through a proxy mirrord never connects to the host: the proxy does, after its own lookup. So the check
-    is made on this machine's lookup, before the request, and refuses a name with any such address; a name
-    that does not resolve here is left to the proxy, whose network it then is.
-    """
-    if host in image_hosts:
-        return
-    try:
-        addresses = await resolve(host, 80)
-    except httpcore.ConnectError:
-        return
-    refused = [(address, kind) for address in addresses if (kind := address_kind(address))]
-    if refused:
-        raise AddressRefused(host, refused)
-
-
-def address_kind(address: str) -> str | None:
-    """Return what keeps pictures from an address (loopback, private...), None for a public address.
-
-    IPv4 addresses mapped into IPv6 (::ffff:127.0.0.1) are judged as the IPv4 address they are.
-    """
-    ip = ipaddress.ip_address(address.partition("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    for kind, found in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
-                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                        ("reserved", ip.is_reserved), ("private", ip.is_private),
-                        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)):
-        if found:
-            return kind
-    return None if ip.is_global else "non-public"
-
-
 @dataclass(frozen=True)
 class Request:
     """What one get() asks for: the URL, its conditional headers and its limits."""
@@ -344,82 +241,6 @@ async def unpacked(url: str, answer: httpx.Response, decoder: ContentDecoder, ma
             yield piece
     for piece in decoder.decode(b"", final=True):
         yield piece
-
-
-def content_codings(url: str, answer: httpx.Response) -> list[str]:
-    """Return the content codings to undo, in the order they were applied (RFC 9110 8.4).
-
-    Labels that name no compression ("identity", and the "utf-8" or "none" some servers send) are
-    ignored, as httpx does. Raise FetchError for a coding mirrord cannot undo or for too many of them.
-    """
-    labels = [label.strip().lower() for label in answer.headers.get_list("content-encoding", split_commas=True)]
-    undecodable = [label for label in labels if label in UNDECODABLE]
-    if undecodable:
-        raise FetchError(url, f"the server sent Content-Encoding {undecodable[0]}, which mirrord did not ask for "
-                         f"and cannot decode (it asks for {ACCEPT_ENCODING})", transient=False)
-    codings = [label for label in labels if label in ZLIB_WBITS]
-    if len(codings) > MAX_CODINGS:
-        raise FetchError(url, f"the body is compressed {len(codings)} times (Content-Encoding {', '.join(codings)}):"
-                         f" refused, more than {MAX_CODINGS} is never genuine", transient=False)
-    return codings
-
-
-class ContentDecoder:
-    """Undoes stacked content codings a piece of at most DECODE_STEP bytes at a time.
-
-    Each coding is a lazy stage pulling pieces from the one below it, so that no stage ever holds more
-    than one piece: a kilobyte that inflates to gigabytes costs DECODE_STEP per stage, and the reader
-    can stop as soon as the total passes its cap.
-    """
-
-    def __init__(self, codings: list[str]):
-        self.stages = [Inflater(coding) for coding in reversed(codings)]
-
-    def decode(self, raw: bytes, final: bool = False) -> Iterator[bytes]:
-        """Return the pieces raw unpacks to; `final` at the end of the body, to flush every stage."""
-        pieces: Iterable[bytes] = (raw,)
-        for stage in self.stages:
-            pieces = stage.decode(pieces, final)
-        return iter(pieces)
-
-
-class Inflater:
-    """One gzip or deflate coding undone in bounded steps (zlib's max_length)."""
-
-    def __init__(self, coding: str):
-        self.coding = coding
-        self.zlib = zlib.decompressobj(ZLIB_WBITS[coding])
-        self.started = False
-
-    def decode(self, pieces: Iterable[bytes], final: bool) -> Iterator[bytes]:
-        for piece in pieces:
-            yield from self.inflate(piece)
-        if final:
-            yield from self.inflate(b"")
-            yield self.zlib.flush()
-
-    def inflate(self, data: bytes) -> Iterator[bytes]:
-        """Yield what data inflates to, DECODE_STEP bytes at most at a time; bytes after the end of the
-        compressed stream are ignored, as httpx does."""
-        while not self.zlib.eof:
-            piece = self.decompress(data)
-            data = self.zlib.unconsumed_tail
-            if piece:
-                yield piece
-            if not data and len(piece) < DECODE_STEP:
-                return
-
-    def decompress(self, data: bytes) -> bytes:
-        """Inflate one step. Raise httpx.DecodingError on a corrupt stream. "deflate" is meant to be
-        zlib-wrapped, but some servers send it raw: the first step tells which (as httpx does)."""
-        first, self.started = not self.started, True
-        try:
-            return self.zlib.decompress(data, DECODE_STEP)
-        except zlib.error as error:
-            if first and self.coding == "deflate":
-                self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.decompress(data)
-            raise httpx.DecodingError(f"Content-Encoding {self.coding}: {error}") from None
 
 
 def too_big(what: str, max_bytes: int) -> str:

@@ -8,11 +8,11 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
-from mirrord.config import Invalid, remote_url
 from mirrord.errors import Problem, SetupError
 from mirrord.log import scrub
 from mirrord.model import Config, SourceRecord
 from mirrord.preflight import existing_state
+from mirrord.schema import Invalid, remote_url
 from mirrord.state import State
 
 QUIET_FACTOR = 4  # silent for this many usual gaps between publishing cycles: stands out
