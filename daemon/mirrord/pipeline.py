@@ -16,14 +16,16 @@ from datetime import datetime, timezone
 
 from mirrord.articles import Fetched, fetch_article
 from mirrord.commit import commit_plan
+from mirrord.credentials import secrets_of
 from mirrord.discover import read_channel
 from mirrord.errors import DiscoverError, FetchError, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
+from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
 from mirrord.model import Article, Channel, Config, Discovery, Mirror, Options, Response, Source
 from mirrord.outcome import Report
-from mirrord.publish import Workspace, mirror_lock, secrets_of
+from mirrord.publish import Workspace
 from mirrord.rebuild import rebuilt_ledger
 from mirrord.remotes import push_remotes
 from mirrord.render import page_path

@@ -1,4 +1,4 @@
-"""The only module that runs git: the mirror's working clone, its lock, commits and pushes.
+"""The only module that runs git: the mirror's working clone, commits, pushes and reading a remote.
 
 Git runs through its command line (GitPython's `repo.git`), and each cycle opens and closes its
 own Repo, because GitPython leaks in long-running processes. Only the paths a cycle changed are
@@ -7,63 +7,22 @@ staged: a mirror of 100k pages must not be scanned to commit 50.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shlex
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import git
 
-from mirrord.errors import LockHeld, PublishError, without_secrets
+from mirrord.credentials import git_environment, secrets_of
+from mirrord.errors import PublishError, without_secrets
 from mirrord.model import Mirror, PageFile
 
 REMOTE_PREFIX = "mirrord-"
 
 
-@contextmanager
-def mirror_lock(state_dir: Path, mirror: str, wait: float) -> Iterator[None]:
-    """Hold the mirror's lock file; wait up to `wait` seconds, then raise LockHeld naming the holder."""
-    path = state_dir / "locks" / f"{mirror}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise LockHeld(f"mirror {mirror} is being written by {holder} (lock {path}); "
-                                   "try again when it is done") from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"mirrord pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-ASKPASS = """#!/bin/sh
-# Written by mirrord: answers git's credential prompts from the environment, so that the token is
-# never stored in a URL, in .git/config or on disk.
-case "$1" in
-    Username*) printf '%s\\n' x-access-token ;;
-    *) printf '%s\\n' "$MIRRORD_GIT_TOKEN" ;;
-esac
-"""
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
@@ -73,40 +32,6 @@ MOVED = re.compile(r"fetch first|non-fast-forward")
 
 class RemoteMoved(PublishError):
     """The remote has commits we do not have: fetch and rebase, never force."""
-
-
-def git_environment(mirror: Mirror, state_dir: Path, environ: dict[str, str]) -> dict[str, str]:
-    """Return the environment git runs with: our identity, no prompts, the deploy key or token if any."""
-    name, _, email = mirror.author.partition(" <")
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email.rstrip(">"),
-           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email.rstrip(">"), "GIT_EDITOR": "true",
-           "GIT_SSH_COMMAND": ssh_command(mirror.ssh_key, state_dir / "known_hosts")}
-    if mirror.token_env and environ.get(mirror.token_env):
-        env["GIT_ASKPASS"] = str(askpass_script(state_dir))
-        env["MIRRORD_GIT_TOKEN"] = environ[mirror.token_env]
-    return env
-
-
-def ssh_command(key: str | None, known_hosts: Path) -> str:
-    """Return the ssh command git uses: never prompts, learns new host keys into our own file."""
-    identity = f"-i {shlex.quote(key)} -o IdentitiesOnly=yes " if key else ""
-    return (f"ssh {identity}-o BatchMode=yes -o StrictHostKeyChecking=accept-new "
-            f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} -o ConnectTimeout=30")
-
-
-def askpass_script(state_dir: Path) -> Path:
-    path = state_dir / "git-askpass"
-    if not path.is_file() or path.read_text() != ASKPASS:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(ASKPASS)
-        path.chmod(0o700)
-    return path
-
-
-def secrets_of(mirror: Mirror, environ: dict[str, str]) -> list[str]:
-    """Return what must never appear in a message about this mirror: its token and key path."""
-    token = environ.get(mirror.token_env or "", "")
-    return [secret for secret in (token, mirror.ssh_key or "") if len(secret) >= 4]
 
 
 def read_remote(mirror: Mirror, url: str, state_dir: Path, environ: dict[str, str] | None = None) -> str | None:
