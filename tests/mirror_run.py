@@ -71,7 +71,12 @@ def commit_count(bare: Path) -> int:
 
 def metadata(page: Path) -> dict:
     """Return the JSON of a page's hidden metadata line."""
-    last = page.read_text(encoding="utf-8").rstrip().splitlines()[-1]
+    return metadata_of(page.read_text(encoding="utf-8"))
+
+
+def metadata_of(text: str) -> dict:
+    """Return the JSON of the hidden metadata line of a page's text (one read from git history, say)."""
+    last = text.rstrip().splitlines()[-1]
     assert last.startswith("<!-- mirrord ") and last.endswith(" -->"), last
     return json.loads(last.removeprefix("<!-- mirrord ").removesuffix(" -->"))
 
