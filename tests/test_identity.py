@@ -24,9 +24,7 @@ Per pattern (items listed, distinct articles, pages added in cycles 1, 2 and 3; 
 | listing (HTML) | /listing/{n}/index.htm                              | 8     | 8        | 2+3+0 = 5   |
 
 No article is ever published twice (not after the prune, not after the lost database), and every
-article of cycles 1 and 2 is published once under a name of its own. The articles new in cycle 3 of the
-channels whose articles all want one page name are lost: a product bug, see `LOST_AFTER_REBUILD`.
-`test_copies_that_a_later_item_shows_to_be_one_story_are_one_article` shows a smaller one.
+article is published once under a name of its own.
 
 The upgrade test runs the release before article identity (commit 4972174) on a mirror, then this one.
 """
@@ -37,12 +35,14 @@ import hashlib
 import html
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from io import BytesIO
@@ -53,10 +53,12 @@ import pytest
 from mirrord.discover import filter_items
 from mirrord.ledger import LedgerView, plan_fetches
 from mirrord.model import LedgerRow
+from mirrord.rebuild import pruned_rows
+from mirrord.render import metadata_line
 
 from httpsite import Site
 from mirror_run import Run, bare_repository, git, metadata_of, mirrord
-from values import channel, rules
+from values import article, channel, rules
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PREVIOUS_RELEASE = "4972174"  # the last commit before article identity
@@ -83,12 +85,6 @@ SHARED_NAMES = {"podcast": "free-podcast", "item_from_rss": "rss", "index_htm": 
                 "story01": "story01", "one_htm": "1", "dated_slug": "intro", "anchors": "26", "listing": "index"}
 # The channels whose articles each want a name of their own: the stem keeps a slug's dots.
 OWN_NAMES: dict[str, Callable[[int], str]] = {"dotted": lambda n: f"Linux-6.{n}-Thing", "redirector": str}
-LOST_AFTER_REBUILD = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: after a lost database the pages `keep` pruned are known by path only (rebuild.pruned_rows, "
-    "key ''), and LedgerView.knows takes every later entry wanting such a name as that pruned article: "
-    "new articles of a channel whose articles all want one name (stem) are never published"))
-
-
 @dataclass(frozen=True)
 class Item:
     """One item of a feed: the redirector copy of a story has neither title nor text."""
@@ -276,8 +272,7 @@ def test_every_article_listed_before_the_database_was_lost_is_published_once(mir
     assert {a.meta["url"] for a in pages} <= expected_urls(mirrored, name, range(1, CYCLES[-1] + 1))
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=LOST_AFTER_REBUILD) if name in SHARED_NAMES else name
-                                  for name in PATHS])
+@pytest.mark.parametrize("name", list(PATHS))
 def test_articles_new_after_the_database_was_lost_are_published(mirrored, name):
     after = {a.meta["url"] for a in channel_pages(mirrored, name) if mirrored.cycle_of[a.commit] == 3}
     assert after == expected_urls(mirrored, name, range(CYCLES[1] + 1, CYCLES[-1] + 1))
@@ -314,27 +309,27 @@ def test_a_story_listed_through_a_redirector_and_directly_is_published_once_with
     assert copies == {mirrored.site.url(f"/go?story={n}") for n in range(1, CYCLES[-1] + 1)}
 
 
-@LOST_AFTER_REBUILD
 @pytest.mark.parametrize("rebuilt", [True, False], ids=["right after the rebuild", "any cycle after"])
-def test_a_pruned_page_known_by_path_only_does_not_swallow_new_articles_wanting_its_name(rebuilt):
-    """The planner's half of the bug above, without processes: the ledger rebuilt from a mirror whose
-    `index.md` (article 1) `keep` had pruned holds that page by path only; article 9, new at the top of the
-    listing, wants `index` too."""
+def test_pruned_pages_rebuilt_from_history_do_not_swallow_new_articles_wanting_their_name(rebuilt):
+    """The planner's half of the lost-database case, without processes: `keep` had pruned `index.md`
+    (article 1) and `index-<hash>.md` (article 2); the rebuild reads their links from the metadata lines
+    git history holds. Article 9, new at the top of the listing, wants `index` too."""
     now = datetime.now(timezone.utc)
     items = [(f"http://site.test/world/{n}/index.htm", f"Story {n}", None, None, f"<p>{article_text('w', n)}</p>")
              for n in (9, 5, 4, 3, 2, 1)]
     discovery = filter_items(items, rules(content=None))
-    pruned_by_path = LedgerRow("news", "world", "index", "pages/world/index.md", "index", "", "", now, pruned=True)
+    lines = {f"pages/world/{name}.md": f"<!-- mirrord {metadata_line(replace(article(), id=name, url=entry.url))} -->"
+             for name, entry in (("index", discovery.entries[5]), ("index-2", discovery.entries[4]))}
+    lines["pages/world/unreadable.md"] = "no metadata line here"
+    pruned = pruned_rows("news", lines, now)
+    assert [row.key for row in pruned] == [discovery.entries[5].key, discovery.entries[4].key,
+                                           "path:pages/world/unreadable.md"]
     live = [LedgerRow("news", "world", f"index-{n}", f"pages/world/index-{n}.md", entry.title, entry.url, "daily",
                       now, key=entry.key) for n, entry in zip((5, 4, 3), discovery.entries[1:4], strict=True)]
-    plan = plan_fetches(LedgerView("news", (pruned_by_path, *live)), [(channel(), discovery)], rebuilt, now)
+    plan = plan_fetches(LedgerView("news", (*pruned, *live)), [(channel(), discovery)], rebuilt, now)
     assert [c.entry.url for c in plan.candidates] == ["http://site.test/world/9/index.htm"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug (minor): merge_copies puts an item into the first place one of its marks (identity, guid) "
-    "points to and never joins two places an item shows to be one article: a copy listed before the item "
-    "that links it to another copy stays apart, and is published as a page of its own"))
 def test_copies_that_a_later_item_shows_to_be_one_story_are_one_article():
     """The story listed over https without a guid, then through a redirector with the story's guid, then
     directly with that guid: by link the first and the third are one, by guid the second and the third."""
@@ -429,3 +424,23 @@ def test_an_upgraded_mirror_keeps_its_pages_republishes_nothing_and_publishes_wh
                lambda: mirrord(config, "once"))
     assert sorted(a.meta["url"] for a in added_pages(remote, since=upgraded_at)) == \
         sorted([*by_new.values(), site.url("/s/five.html")]), "after a lost database: the new article, nothing again"
+
+
+def test_pages_an_older_release_knew_by_path_after_its_own_rebuild_are_not_published_again(tmp_path, site):
+    """The release before identity rebuilt a lost ledger with pruned pages known by path alone; the upgrade
+    reads their links back from git history once, so a pruned article listed again stays pruned."""
+    old = previous_release(tmp_path / "previous")
+    remote = bare_repository(tmp_path / "remote.git")
+    config = upgrade_config(tmp_path, site, remote)
+    listed = run_cycles(site, [], [["/s/one.html", "/s/zero.html"], ["/s/four.html", "/s/three.html", "/s/two.html"]],
+                        lambda: run_release(old, config))
+    assert "pages/feed/zero.md" in git(remote, "log", "--diff-filter=D", "--name-only", "--format=", "main")
+    lose_database(tmp_path / "state")
+    listed = run_cycles(site, listed, [["/s/five.html"]], lambda: run_release(old, config))
+    upgraded_at = head(remote)
+
+    run_cycles(site, listed, [["/s/six.html"]], lambda: mirrord(config, "once"))
+    assert sorted(a.meta["url"] for a in added_pages(remote, since=upgraded_at)) == [site.url("/s/six.html")]
+    with closing(sqlite3.connect(tmp_path / "state" / "state.sqlite3")) as db:
+        key = db.execute("SELECT key FROM articles WHERE id = 'zero'").fetchone()[0]
+    assert key == "//" + site.url("/s/zero.html").split("://", 1)[1], "its identity, read from its metadata line"

@@ -161,26 +161,36 @@ def filter_items(items: list[tuple], rules: Rules) -> Discovery:
 def merge_copies(entries: list[Entry]) -> tuple[tuple[Entry, ...], tuple[Skip, ...]]:
     """Return one entry per article, at the place of its first copy, and a Skip for each other copy.
 
-    Copies are entries with the same identity or the same guid. Of two copies the one with text wins
-    (content, then a real title): a feed may list a story through a bare redirector link and again
-    with its text."""
-    chosen: list[Entry] = []
-    where: dict[str, int] = {}
-    dropped: list[Skip] = []
-    for entry in entries:
-        marks = [entry.key] + ([f"guid:{entry.guid}"] if entry.guid else [])
-        place = next((where[mark] for mark in marks if mark in where), None)
-        if place is None:
-            place = len(chosen)
-            chosen.append(entry)
-        else:
-            kept, other = sorted((chosen[place], entry), key=has_text, reverse=True)
-            chosen[place] = kept
-            dropped.append(Skip(f"the same article as {kept.url} (same {'link' if kept.key == other.key else 'guid'})",
-                                other.url, other.title))
-        for mark in marks + [chosen[place].key]:
-            where.setdefault(mark, place)
-    return tuple(chosen), tuple(dropped)
+    Copies are entries linked by the same identity or the same guid, also through other copies (a link
+    shared with one, a guid with another). Of the copies the one with text wins (content, then a real
+    title): a feed may list a story through a bare redirector link and again with its text."""
+    owner: dict[str, int] = {}
+    groups: dict[int, list[Entry]] = {}
+    for index, entry in enumerate(entries):
+        found = sorted({owner[mark] for mark in copy_marks(entry) if mark in owner})
+        home = found[0] if found else index
+        members = groups.setdefault(home, [])
+        for other in found[1:]:
+            members += groups.pop(other)
+        members.append(entry)
+        owner.update({mark: home for member in members for mark in copy_marks(member)})
+    chosen, copies = [], []
+    for home in sorted(groups):
+        kept = max(groups[home], key=has_text)
+        chosen.append(kept)
+        copies += [Skip(f"the same article as {kept.url} ({copy_reason(other, kept)})", other.url, other.title)
+                   for other in groups[home] if other is not kept]
+    return tuple(chosen), tuple(copies)
+
+
+def copy_marks(entry: Entry) -> list[str]:
+    return [entry.key] + ([f"guid:{entry.guid}"] if entry.guid else [])
+
+
+def copy_reason(copy: Entry, kept: Entry) -> str:
+    if copy.key == kept.key:
+        return "same link"
+    return "same guid" if copy.guid and copy.guid == kept.guid else "same link or guid as another copy"
 
 
 def has_text(entry: Entry) -> tuple[bool, bool]:

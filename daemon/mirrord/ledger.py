@@ -68,11 +68,9 @@ class LedgerView:
         return bool(self.live_paths.get(path, set()) - ignoring)
 
     def knows(self, channel: str, entry: Entry) -> bool:
-        """Tell whether a channel already published (or pruned) the entry's article. A pruned page whose
-        ledger was rebuilt from git history is known by its path alone, under either name it could have."""
-        if (channel, entry.key) in self.by_channel:
-            return True
-        return any(self.names.get((channel, name)) == "" for name in (entry.id, distinct_name(entry)))
+        """Tell whether a channel already published (or pruned) the entry's article, by its identity: never by
+        a name, which many articles may want."""
+        return (channel, entry.key) in self.by_channel
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from mirrord.log import get_logger, register_secret
 from mirrord.model import Article, Channel, Config, Discovery, Mirror, Options, Response, Source
 from mirrord.outcome import Report
 from mirrord.publish import Workspace
-from mirrord.rebuild import rebuilt_ledger
+from mirrord.rebuild import pruned_rows, rebuilt_ledger
 from mirrord.remotes import push_remotes
 from mirrord.render import page_path
 from mirrord.retry import channel_retry_at
@@ -131,6 +131,7 @@ def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, 
                     error="an interrupted cycle " + ("had committed: recorded" if settled else "had not committed"))
     if state.knows_mirror(mirror.name) or workspace.head() is None:
         state.note_mirror(mirror.name)
+        restore_identities(mirror, workspace, state)
         return False
     channels = [channel for source in sources for channel in source.channels]
     live, pruned = rebuilt_ledger(mirror.name, channels, workspace, datetime.now(timezone.utc))
@@ -138,6 +139,16 @@ def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, 
     state.note_mirror(mirror.name)
     log.warning("ledger.rebuilt", mirror=mirror.name, new=len(live), pruned=len(pruned))
     return True
+
+
+def restore_identities(mirror: Mirror, workspace: Workspace, state: State) -> None:
+    """Give the pruned pages an older release's rebuild knew by path alone their identity, read from their
+    metadata lines in git history; done once (a page whose line cannot be read is known by its path)."""
+    keyless = state.keyless_paths(mirror.name)
+    if keyless:
+        deleted = workspace.deleted_pages()
+        lines = {path: deleted.get(path, "") for path in keyless}
+        state.restore_identities(pruned_rows(mirror.name, lines, datetime.now(timezone.utc)))
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from mirrord.errors import PublishError, without_secrets
 from mirrord.model import Mirror, PageFile
 
 REMOTE_PREFIX = "mirrord-"
+BATCH = 500
 
 
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
@@ -140,10 +142,29 @@ class Workspace:
         data = self.read(path)
         return data.decode("utf-8", errors="replace") if data is not None else None
 
-    def deleted_pages(self) -> list[str]:
-        """Return the page files the history deleted and HEAD does not have (pruned pages)."""
-        deleted = self.git.log("--diff-filter=D", "--name-only", "--format=", "--", "pages").split()
-        return [path for path in dict.fromkeys(deleted) if path.endswith(".md") and not (self.root / path).exists()]
+    def deleted_pages(self) -> dict[str, str]:
+        """Return path -> last line (its metadata line) of each page file the history deleted and HEAD does
+        not have (pruned pages), as the page was just before its last deletion."""
+        deleting: dict[str, str] = {}
+        commit = ""
+        for line in self.git.log("--diff-filter=D", "--name-only", "--format=%x00%H", "--", "pages").splitlines():
+            if line.startswith("\0"):
+                commit = line[1:]
+            elif line.endswith(".md") and line not in deleting and not (self.root / line).exists():
+                deleting[line] = commit
+        specs = [f"{commit}^:{path}" for path, commit in deleting.items()]
+        return dict(zip(deleting, self.last_lines(specs), strict=True))
+
+    def last_lines(self, specs: list[str]) -> list[str]:
+        """Return the last line of each object (`<commit>:<path>`), "" for one that is missing: `git cat-file
+        --batch` a few hundred at a time, so that memory stays small however many pages were pruned."""
+        lines: list[str] = []
+        for start in range(0, len(specs), BATCH):
+            chunk = specs[start:start + BATCH]
+            answer = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, capture_output=True,
+                                    input="".join(f"{spec}\n" for spec in chunk).encode("utf-8"), check=True).stdout
+            lines += batch_last_lines(answer, len(chunk))
+        return lines
 
     def write(self, files: list[PageFile], deleted: list[str]) -> None:
         """Write and delete files, marked as a cycle in progress until the commit, so a crash is undone."""
@@ -278,6 +299,23 @@ def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], dele
     for file in files:
         parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
     return b"".join(parts)
+
+
+def batch_last_lines(answer: bytes, count: int) -> list[str]:
+    """Return the last line of each of count objects in `git cat-file --batch` output ("" for a missing one)."""
+    lines, position = [], 0
+    for _ in range(count):
+        end = answer.index(b"\n", position)
+        header = answer[position:end].split()
+        position = end + 1
+        if len(header) != 3 or not header[2].isdigit():
+            lines.append("")
+            continue
+        size = int(header[2])
+        body = answer[position:position + size].rstrip(b"\n")
+        lines.append(body[body.rfind(b"\n") + 1:].decode("utf-8", "replace"))
+        position += size + 1
+    return lines
 
 
 def quoted_path(path: str) -> str:

@@ -37,11 +37,21 @@ def row_from_page(mirror: str, channel: Channel, path: str, page: str) -> Ledger
                      meta["source"], fetched, key=identity(meta["url"]))
 
 
-def pruned_rows(mirror: str, deleted: list[str], now: datetime) -> list[LedgerRow]:
-    """Return a pruned row for each deleted page path, so that its article is never published again."""
+def unknown(path: str) -> str:
+    """Return the identity of a pruned page whose link cannot be read: its path, which no link can equal."""
+    return f"path:{path}"
+
+
+def pruned_rows(mirror: str, deleted: dict[str, str], now: datetime) -> list[LedgerRow]:
+    """Return a pruned row for each deleted page (path -> its metadata line), so that its article is never
+    published again: known by its identity, or by its path alone when its metadata line cannot be read."""
     rows = []
-    for path in deleted:
+    for path, line in deleted.items():
         channel, page_id = page_parts(path) or ("", "")
-        if page_id:
-            rows.append(LedgerRow(mirror, channel, page_id, path, page_id, "", "", now, pruned=True))
+        if not page_id:
+            continue
+        meta = parse_metadata(line) or {}
+        url = meta.get("url", "")
+        rows.append(LedgerRow(mirror, channel, page_id, path, meta.get("title") or page_id, url,
+                              meta.get("source", ""), now, pruned=True, key=identity(url) if url else unknown(path)))
     return rows

@@ -198,6 +198,18 @@ class State:
         return any(self.db.execute(f"SELECT 1 FROM {table} WHERE mirror = ? LIMIT 1", (mirror,)).fetchone()
                    for table in ("articles", "mirrors"))
 
+    def keyless_paths(self, mirror: str) -> set[str]:
+        """Return the page paths of pruned rows known by path alone (a ledger an older release rebuilt)."""
+        cursor = self.db.execute("SELECT path FROM articles WHERE mirror = ? AND key = ''", (mirror,))
+        return {path for (path,) in cursor}
+
+    def restore_identities(self, rows: list[LedgerRow]) -> None:
+        """Give rows known by path alone the identity, url and title of the rows rebuilt from history for the
+        same page; rows[*].key is never empty, so this is done once."""
+        with self.db:
+            self.db.executemany("UPDATE articles SET key = ?, url = ?, title = ? WHERE mirror = ? AND path = ? "
+                                "AND key = ''", [(r.key, r.url, r.title, r.mirror, r.path) for r in rows])
+
     def note_mirror(self, mirror: str) -> None:
         """Remember that this database runs the mirror, even before it publishes anything."""
         with self.db:
