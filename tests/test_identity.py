@@ -444,3 +444,49 @@ def test_pages_an_older_release_knew_by_path_after_its_own_rebuild_are_not_publi
     with closing(sqlite3.connect(tmp_path / "state" / "state.sqlite3")) as db:
         key = db.execute("SELECT key FROM articles WHERE id = 'zero'").fetchone()[0]
     assert key == "//" + site.url("/s/zero.html").split("://", 1)[1], "its identity, read from its metadata line"
+
+
+def test_two_mirrors_polling_one_feed_each_keep_their_own_validators(tmp_path, site):
+    """The first mirror's ETag must not make the second get a 304 on its first poll and stay empty."""
+    items = [Item(site.url(f"/s/{n}.html"), f"Story {n}", None, f"Story {n}: a story long enough to be published.")
+             for n in (2, 1)]
+    site.add("/feed.xml", rss(items), "application/xml", headers=(("ETag", '"v1"'),))
+    remotes = [bare_repository(tmp_path / f"{name}.git") for name in ("simplified", "traditional")]
+    mirrors = "".join(f'[mirror.{remote.stem}]\nremotes = ["{remote}"]\n\n' for remote in remotes)
+    sources = "".join(f'[source.{remote.stem}-site]\nmirror = "{remote.stem}"\n\n[source.{remote.stem}-site.channel.'
+                      f'{remote.stem}-feed]\nurl = "{site.url("/feed.xml")}"\n\n' for remote in remotes)
+    config = tmp_path / "mirrord.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n[http]\nretries = 0\n\n{mirrors}{sources}',
+                      encoding="utf-8")
+    assert mirrord(config, "once", "simplified-site").code == 0
+    assert mirrord(config, "once", "traditional-site").code == 0
+    for remote in remotes:
+        assert sorted(a.meta["url"] for a in added_pages(remote)) == [site.url("/s/1.html"), site.url("/s/2.html")]
+    again = mirrord(config, "once")
+    assert again.code == 0 and again.stdout.count("published 0") == 2, "each mirror's second poll is a 304"
+
+
+def test_a_mirror_that_never_published_a_page_does_not_rebuild_its_ledger_each_cycle(tmp_path, site):
+    """Every entry held back (a feed without text): the cycles commit indexes and README, publish nothing."""
+    site.add("/feed.xml", rss([Item(site.url("/s/1.html"), "Story 1", None, "")]), "application/xml")
+    remote = bare_repository(tmp_path / "remote.git")
+    config = upgrade_config(tmp_path, site, remote)
+    for _ in range(3):
+        assert mirrord(config, "once").code == 0
+    assert head(remote), "the first cycle committed the channel's empty index and the README"
+    assert not [e for e in status_events(tmp_path / "state") if e["event"] == "ledger.rebuilt"]
+
+
+def test_dry_run_and_check_network_count_articles_and_say_which_names_are_told_apart(tmp_path, site):
+    items = [Item(site.url(path), f"Story {path}", None, f"{path}: a story long enough to be published.")
+             for path in ("/b/1.htm", "/a/1.htm", "/a/1.htm?utm_source=feed")]
+    site.add("/feed.xml", rss(items), "application/xml")
+    config = upgrade_config(tmp_path, site, bare_repository(tmp_path / "remote.git"))
+    dry = mirrord(config, "once", "--dry-run")
+    assert dry.code == 0 and "would publish 2" in dry.stdout
+    renamed = [line for line in dry.stdout.splitlines() if "named apart" in line]
+    assert len(renamed) == 1 and "pages/feed/1-" in renamed[0] and "(named apart: 1 is another article's)" in renamed[0]
+    assert "the same article as " + site.url("/a/1.htm") in dry.stdout
+    check = mirrord(config, "check", "--network")
+    assert "3 feed entries, 2 articles to mirror (1 more were copies of these" in check.stdout
+    assert "1 of them want a name another one has" in check.stdout

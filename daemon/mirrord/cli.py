@@ -206,7 +206,8 @@ def print_report(report: Report, dry_run: bool) -> None:
           f"held back {len(report.held_back)}, failures {len(report.failures)}"
           + (f", commit {report.commit[:12]}" if report.commit else ""))
     for path in report.published:
-        print(f"  + {path}")
+        wanted = report.renamed.get(path)
+        print(f"  + {path}" + (f" (named apart: {wanted} is another article's)" if wanted else ""))
     for path in report.pruned:
         print(f"  - {path}")
     for url, reason in report.held_back:

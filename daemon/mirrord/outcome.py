@@ -23,6 +23,7 @@ class Report:
     pushed: list[str] = field(default_factory=list)
     failed_remotes: set[str] = field(default_factory=set)
     unfinished_channels: set[str] = field(default_factory=set)
+    renamed: dict[str, str] = field(default_factory=dict)  # page path -> the name its article wanted
 
     @property
     def ok(self) -> bool:

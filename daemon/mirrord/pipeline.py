@@ -82,7 +82,7 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
     if options.dry_run:
         collected = await collect(mirror, sources, state, fetcher, report, rebuilt=False)
         report.published = [page_path(a.channel, a.id) for a in collected.articles]
-        log_renamed(mirror, collected.plan, set(report.published))
+        note_renamed(mirror, collected.plan, report)
     else:
         with mirror_lock(config.state_dir, mirror.name, options.lock_wait):
             await publish_cycle(config, mirror, sources, state, fetcher, report, options)
@@ -114,7 +114,7 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
             log.error("commit.failed", mirror=mirror.name, error=str(error))
             return
         report.commit, report.published, report.pruned = committed.commit, committed.published, committed.pruned
-        log_renamed(mirror, collected.plan, set(committed.published))
+        note_renamed(mirror, collected.plan, report)
         save_validators(mirror, collected.validators, report, state)
         if options.push:
             push_remotes(mirror, workspace, state, report, options.push_backoff)
@@ -226,11 +226,12 @@ def save_validators(mirror: Mirror, validators: dict[Channel, Response], report:
             state.save_validators(mirror.name, channel.name, channel.url, response.etag, response.last_modified)
 
 
-def log_renamed(mirror: Mirror, plan: FetchPlan, published: set[str]) -> None:
-    """Say once, when its page is published, that an article got another name than the one it wanted
-    because another article of its channel holds that one."""
+def note_renamed(mirror: Mirror, plan: FetchPlan, report: Report) -> None:
+    """Say once, when its page is published (or would be, in a dry run), that an article got another name
+    than the one it wanted because another article of its channel holds that one."""
     for channel, entry, name in plan.renamed:
-        if page_path(channel.name, name) in published:
+        if page_path(channel.name, name) in report.published:
+            report.renamed[page_path(channel.name, name)] = entry.id
             log.info("article.renamed", mirror=mirror.name, source=channel.source, channel=channel.name,
                      article=name, url=entry.url, error=f"the name {entry.id} is another article's")
 
