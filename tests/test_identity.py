@@ -11,17 +11,17 @@ Per pattern (items listed, distinct articles, pages added in cycles 1, 2 and 3; 
 
 | channel        | link pattern                                        | items | articles | pages 1+2+3 |
 |----------------|-----------------------------------------------------|-------|----------|-------------|
-| podcast        | /show/episode-{n}/free-podcast                      | 8     | 8        | 2+3+0 = 5   |
-| item_from_rss  | /news/item/{n}/from/rss                             | 8     | 8        | 2+3+0 = 5   |
-| index_htm      | /world/{n}/index.htm                                | 8     | 8        | 2+3+0 = 5   |
-| default_asp    | /articles/{n}/default.asp                           | 8     | 8        | 2+3+0 = 5   |
-| story01        | /2026/11/{n}/story01.htm                            | 8     | 8        | 2+3+0 = 5   |
-| one_htm        | /{n}/1.htm                                          | 8     | 8        | 2+3+0 = 5   |
+| podcast        | /show/episode-{n}/free-podcast                      | 8     | 8        | 2+3+3 = 8   |
+| item_from_rss  | /news/item/{n}/from/rss                             | 8     | 8        | 2+3+3 = 8   |
+| index_htm      | /world/{n}/index.htm                                | 8     | 8        | 2+3+3 = 8   |
+| default_asp    | /articles/{n}/default.asp                           | 8     | 8        | 2+3+3 = 8   |
+| story01        | /2026/11/{n}/story01.htm                            | 8     | 8        | 2+3+3 = 8   |
+| one_htm        | /{n}/1.htm                                          | 8     | 8        | 2+3+3 = 8   |
 | dotted         | /news/Linux-6.{n}-Thing                             | 8     | 8        | 2+3+3 = 8   |
-| dated_slug     | /{2018+n}/{mm}/intro.html                           | 8     | 8        | 2+3+0 = 5   |
-| anchors        | /2007/01/26.html#a0806{nn}, a guid each             | 8     | 8        | 2+3+0 = 5   |
+| dated_slug     | /{2018+n}/{mm}/intro.html                           | 8     | 8        | 2+3+3 = 8   |
+| anchors        | /2007/01/26.html#a0806{nn}, a guid each             | 8     | 8        | 2+3+3 = 8   |
 | redirector     | /go?story={n} (bare) + /stories/{n}.html, one guid  | 16    | 8        | 2+3+3 = 8   |
-| listing (HTML) | /listing/{n}/index.htm                              | 8     | 8        | 2+3+0 = 5   |
+| listing (HTML) | /listing/{n}/index.htm                              | 8     | 8        | 2+3+3 = 8   |
 
 No article is ever published twice (not after the prune, not after the lost database), and every
 article is published once under a name of its own.
