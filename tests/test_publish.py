@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import fcntl
+import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -234,3 +237,34 @@ def test_the_daemon_waits_before_pushing_again_to_a_failing_remote(tmp_path, sit
     events = (tmp_path / "state" / "status.log").read_text()
     assert events.count('"event": "push.failed"') == 1 and '"event": "push.deferred"' in events
     assert remote_state(tmp_path)[down][2:] == (1, 1), "one failure counted; its next attempt is later"
+
+
+def test_a_mirror_whose_lock_is_held_is_reported_and_the_other_mirrors_still_run(tmp_path, site):
+    """One mirror's lock held by another process: `once` reports it, runs and records the others, exits 3."""
+    populate(site)
+    config = write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "news.git"))
+    other = bare_repository(tmp_path / "other.git")
+    text = config.read_text(encoding="utf-8").replace("[source.daily]\n", '[source.daily]\nmirror = "news"\n')
+    text = text.replace("[source.weekly]\n", '[source.weekly]\nmirror = "news"\n')
+    feed = site.add("/other.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>o</title><item>'
+                    f'<title>Other story</title><link>{site.url("/other/1.html")}</link><description>A story of the '
+                    'other mirror, long enough to be published.</description></item></channel></rss>',
+                    "application/xml")
+    text += (f'\n[mirror.other]\nremotes = ["{other}"]\n\n[source.othersite]\nmirror = "other"\n\n'
+             f'[source.othersite.channel.otherfeed]\nurl = "{feed}"\n')
+    config.write_text(text, encoding="utf-8")
+    lock = tmp_path / "state" / "locks" / "news.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as handle:
+        handle.write("a test holding it")
+        handle.flush()
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        run = subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), "once"], capture_output=True,
+                             text=True, env={**os.environ, "MIRRORD_LOCK_WAIT": "0"}, timeout=120)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "mirror news is being written by a test holding it" in run.stderr
+    assert "mirror other: published 1" in run.stdout
+    assert commit_count(other) == 1
+    status = json.loads(subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), "status", "--json"],
+                                       capture_output=True, text=True, timeout=60).stdout)
+    assert "othersite" in json.dumps(status), "the cycle of the mirror that ran is recorded"

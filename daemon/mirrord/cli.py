@@ -19,7 +19,7 @@ from rich.console import Console
 from mirrord import __version__
 from mirrord.config import find_config_path, load_config
 from mirrord.console import CycleProgress, event_line, print_status
-from mirrord.errors import ConfigError, LockHeld, MirrordError
+from mirrord.errors import ConfigError, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
 from mirrord.log import configure_logging
 from mirrord.model import Channel, Config, Options
@@ -86,9 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mirrord: {error.headline}, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
         return EXIT_CONFIG
-    except LockHeld as error:
-        print(f"mirrord: {error}", file=sys.stderr)
-        return EXIT_LOCKED
     except MirrordError as error:
         print(f"mirrord: {error}", file=sys.stderr)
         return EXIT_PARTIAL
@@ -183,6 +180,11 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
                        started)
     for report in reports:
         print_report(report, args.dry_run)
+    for report in reports:
+        if report.locked:
+            print(f"mirrord: {report.failures[0]}", file=sys.stderr)
+    if any(r.locked for r in reports):
+        return EXIT_LOCKED
     return EXIT_OK if all(r.ok for r in reports) else EXIT_PARTIAL
 
 

@@ -24,6 +24,7 @@ class Report:
     failed_remotes: set[str] = field(default_factory=set)
     unfinished_channels: set[str] = field(default_factory=set)
     renamed: dict[str, str] = field(default_factory=dict)  # page path -> the name its article wanted
+    locked: bool = False  # another process held the mirror's lock: nothing was done
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,7 @@ from mirrord.articles import Fetched, fetch_article
 from mirrord.commit import commit_plan
 from mirrord.credentials import secrets_of
 from mirrord.discover import read_channel
-from mirrord.errors import DiscoverError, FetchError, PublishError
+from mirrord.errors import DiscoverError, FetchError, LockHeld, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
@@ -60,7 +60,7 @@ async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], opt
     state = State(config.state_dir / "state.sqlite3", copy=options.dry_run)
     try:
         async with Fetcher(config.http) as fetcher:
-            return [await run_mirror(config, config.mirrors[name], sources, state, fetcher, options)
+            return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
                     for name, sources in by_mirror.items()]
     finally:
         state.close()
@@ -71,6 +71,21 @@ def register_secrets(config: Config) -> None:
     for mirror in config.mirrors.values():
         for secret in secrets_of(mirror, dict(os.environ)):
             register_secret(secret)
+
+
+async def isolated(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
+                   options: Options) -> Report:
+    """Run one mirror's cycle so that what stops it (its lock held by another process, a clone the system
+    cannot write) is its report's, and the mirrors after it still run."""
+    try:
+        return await run_mirror(config, mirror, sources, state, fetcher, options)
+    except LockHeld as error:
+        log.warning("cycle.locked", mirror=mirror.name, error=str(error))
+        return Report(mirror.name, failures=[str(error)], locked=True)
+    except OSError as error:
+        reason = f"mirror {mirror.name}: {error.strerror or error} ({error.filename or 'state_dir'})"
+        log.error("commit.failed", mirror=mirror.name, error=reason)
+        return Report(mirror.name, failures=[reason])
 
 
 async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,

@@ -21,7 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from mirrord.errors import ConfigError, LockHeld
+from mirrord.errors import ConfigError
 from mirrord.log import get_logger
 from mirrord.model import Config, Options, Source, SourceResult
 from mirrord.notify import notify, reloading_message, status_line, watchdog_interval
@@ -222,9 +222,6 @@ def cycle(config: Config, source: Source) -> list[tuple[str, SourceResult]]:
     """Run one cycle of a source; return (mirror, result) whatever happened."""
     try:
         reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT, push_backoff=True))
-    except LockHeld as error:
-        log.warning("cycle.locked", error=str(error))
-        return [(source.mirror, SourceResult(source.name, failed=[str(error)]))]
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
         return [(source.mirror, SourceResult(source.name, failed=[f"crashed: {error}"]))]
