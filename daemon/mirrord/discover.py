@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError
+from mirrord.markup import bound_depth
 from mirrord.model import Discovery, Entry, Response, Rules, Skip
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
@@ -59,7 +60,7 @@ def refuse_entity_declarations(body: bytes) -> None:
 
 def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
     """Return the article links a listing page's `items` selector finds. Raise DiscoverError on none."""
-    tree = LexborHTMLParser(decode_html(response.body, response.content_type))
+    tree = LexborHTMLParser(bound_depth(decode_html(response.body, response.content_type)))
     base = base_url(tree, response.url)
     nodes = tree.css(items)
     if not nodes:

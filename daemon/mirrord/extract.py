@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from mirrord.auto import automatic_blocks
 from mirrord.errors import FetchError, HeldBack
+from mirrord.markup import bound_depth
 from mirrord.model import Article, Channel, Entry, Mirror, PageFile, Response, Rules
 
 ALLOWED_TAGS = {
@@ -63,7 +64,7 @@ def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | 
 
 def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:
     """Return the HTML of the lead and the body the rules select, after `remove`."""
-    tree = LexborHTMLParser(page)
+    tree = LexborHTMLParser(bound_depth(page))
     remove_matches(tree, rules.remove)
     if rules.content == "auto":
         return automatic_blocks(tree.html or "", url)
@@ -78,7 +79,7 @@ def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:
     """Return the feed entry's own HTML as the body (no lead), after `remove`."""
     if not entry.content_html:
         raise HeldBack("the feed entry carries no content and the source has no content selector")
-    tree = LexborHTMLParser(f"<body>{entry.content_html}</body>")
+    tree = LexborHTMLParser(f"<body>{bound_depth(entry.content_html)}</body>")
     remove_matches(tree, rules.remove)
     return "", tree.body.inner_html if tree.body else ""
 
@@ -103,7 +104,8 @@ def ancestors(node: LexborNode):
 
 
 def clean_html(fragment: str, page_url: str, mirror: Mirror, local_pages: Mapping[str, str]) -> str:
-    """Return fragment with absolute URLs, the mirror's link and image policies applied, sanitized."""
+    """Return fragment with absolute URLs, the mirror's link and image policies applied, sanitized.
+    The fragment comes from a tree parsed from bound_depth's output, so it nests no deeper."""
     if not fragment.strip():
         return ""
     tree = LexborHTMLParser(f"<body>{fragment}</body>")

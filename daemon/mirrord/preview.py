@@ -18,6 +18,7 @@ from mirrord.discover import article_id, discover_feed, one_line
 from mirrord.errors import HeldBack, MirrordError
 from mirrord.extract import extract_article, image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
+from mirrord.markup import bound_depth
 from mirrord.model import Article, Channel, Config, Entry, Mirror, Rules
 from mirrord.pipeline import download_images, fetch_page
 from mirrord.render import render_page
@@ -41,7 +42,7 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
     result = Preview()
     async with Fetcher(config.http) as fetcher:
         if channel.rules.content:
-            page = await fetch_page(Entry(id="", url=url, title=""), channel, fetcher)
+            page = bound_depth(await fetch_page(Entry(id="", url=url, title=""), channel, fetcher))
             entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=page_title(page) or url)
             result.report += selector_report(page, channel.rules)
         else:
@@ -97,7 +98,7 @@ def page_blocks_links(page: str | None, entry: Entry, rules: Rules) -> int | Non
     """Return how many links the article's source HTML has, before the mirror's link policy; None with
     content = "auto", whose choice of HTML is trafilatura's."""
     if page is None:
-        return len(LexborHTMLParser(f"<body>{entry.content_html or ''}</body>").css("a[href]"))
+        return len(LexborHTMLParser(f"<body>{bound_depth(entry.content_html or '')}</body>").css("a[href]"))
     tree = LexborHTMLParser(page)
     remove_matches(tree, rules.remove)
     if rules.content == "auto":
