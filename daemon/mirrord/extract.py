@@ -8,6 +8,7 @@ nothing a step above let through survives unchecked.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -38,6 +39,8 @@ DROPPED_WITH_CONTENT = {
     "script", "style", "iframe", "object", "embed", "form", "noscript", "template", "svg", "math",
     "select", "textarea", "button", "frameset", "frame", "applet",
 }
+CARRIAGE_RETURN = re.compile(r"\r\n?")
+CONTROL_CHARACTERS = {code: None for code in [*range(0x09), 0x0B, *range(0x0E, 0x20), *range(0x7F, 0xA0)]} | {0x0C: " "}
 LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
 # Raster formats only, told by their first bytes: an SVG can carry script, and a Content-Type can lie.
 IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
@@ -139,10 +142,14 @@ def apply_link_policy(tree: LexborHTMLParser, page_url: str, policy: str, local_
 
 
 def sanitize(fragment: str) -> str:
-    """Return fragment with everything outside the allowlist removed: the last step, always."""
-    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                     clean_content_tags=DROPPED_WITH_CONTENT, url_schemes={"http", "https", "mailto"},
-                     link_rel=None, strip_comments=True).strip()
+    """Return fragment with everything outside the allowlist removed: the last step, always.
+
+    Control characters go too (a carriage return is a line break): a pair of them would end the page's
+    HTML block early, and escapes would reach the terminal of whoever reads the page."""
+    clean = nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                      clean_content_tags=DROPPED_WITH_CONTENT, url_schemes={"http", "https", "mailto"},
+                      link_rel=None, strip_comments=True)
+    return CARRIAGE_RETURN.sub("\n", clean).translate(CONTROL_CHARACTERS).strip()
 
 
 def text_length(fragment: str) -> int:
