@@ -1,13 +1,21 @@
 """Deep and huge markup degrades instead of failing: a page of thousands of nested elements is published
-flattened below the depth bound (its text kept), and no recursion is left for a page to exhaust."""
+flattened below the depth bound (its text kept), no recursion is left for a page to exhaust, and the CPU
+stage runs in a worker process whose overrun or crash holds one article back, never the cycle."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
+from mirrord.budget import Workers, extract_within_budget
+from mirrord.errors import HeldBack
 from mirrord.extract import extract_article
 from mirrord.markup import MAX_DEPTH, bound_depth
 from mirrord.render import render_page
@@ -113,3 +121,29 @@ def test_a_real_cycle_publishes_deep_and_huge_pages_and_the_rest(tmp_path, site)
     pages = clone(remote, tmp_path / "reader") / "pages" / "latest"
     for slug in articles:
         assert TEXT in (pages / f"{slug}.md").read_text(encoding="utf-8")
+
+
+def test_the_cpu_stage_in_a_worker_gives_the_same_article():
+    page = nested(100_000)
+    here = extract_article(entry(), channel(), mirror(), page, FETCHED, {})
+    there = asyncio.run(extract_within_budget(entry(), channel(), mirror(), page, FETCHED, {}))
+    assert there == here
+
+
+def test_a_call_overrunning_its_budget_is_stopped_and_held_back_and_the_workers_go_on():
+    workers = Workers(1)
+    try:
+        with pytest.raises(HeldBack, match="took longer than 0.5 s, so it was stopped"):
+            workers.run(time.sleep, (60,), 0.5)
+        with pytest.raises(HeldBack, match=r"failed \(RecursionError: maximum recursion depth exceeded"):
+            workers.run(json.loads, ("[" * 100_000,), 30)
+        with pytest.raises(HeldBack, match="the worker extracting it died"):
+            workers.run(os._exit, (9,), 30)
+        assert workers.run(len, ("still working",), 30) == 13
+    finally:
+        workers.close()
+
+
+def test_held_back_articles_come_back_with_their_reason():
+    with pytest.raises(HeldBack, match="fewer than min_text"):
+        asyncio.run(extract_within_budget(entry(), channel(), mirror(), "<div class=body>short</div>", FETCHED, {}))

@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 
 from selectolax.lexbor import LexborHTMLParser
 
+from mirrord.budget import extract_within_budget
 from mirrord.discover import article_id, discover_feed, one_line
 from mirrord.errors import HeldBack, MirrordError
-from mirrord.extract import extract_article, image_urls, outermost, remove_matches
+from mirrord.extract import image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
 from mirrord.markup import bound_depth
 from mirrord.model import Article, Channel, Config, Entry, Mirror, Rules
@@ -49,7 +50,7 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
             page, entry = None, await feed_entry(channel, url, fetcher)
             result.report.append(f"no content rule: the text is the feed entry's own ({channel.url})")
         try:
-            article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), {})
+            article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), {})
         except HeldBack as reason:
             result.report.append(f"HELD BACK, would not be published: {reason}")
             return result
