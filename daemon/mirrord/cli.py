@@ -20,7 +20,7 @@ from mirrord.config import find_config_path, load_config
 from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, LockHeld, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
-from mirrord.log import configure_logging
+from mirrord.log import configure_logging, printable, printable_json
 from mirrord.model import Channel, Config
 from mirrord.outcome import record_results, source_results
 from mirrord.pipeline import Options, Report, run_once
@@ -83,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             return command_status(config, args)
         return command_once(config, args)
     except ConfigError as error:
-        print(f"mirrord: bad config, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
+        say(f"mirrord: bad config, {len(error.problems)} problem(s):\n{error}", sys.stderr, lines=True)
         return EXIT_CONFIG
     except LockHeld as error:
-        print(f"mirrord: {error}", file=sys.stderr)
+        say(f"mirrord: {error}", sys.stderr)
         return EXIT_LOCKED
     except MirrordError as error:
-        print(f"mirrord: {error}", file=sys.stderr)
+        say(f"mirrord: {error}", sys.stderr)
         return EXIT_PARTIAL
     except KeyboardInterrupt:
         return 130
@@ -106,7 +106,7 @@ def command_check(config: Config, args: argparse.Namespace) -> int:
     configure_logging(None, verbose=args.verbose, console_level=logging.ERROR)
     findings = check_network(config)
     for finding in findings:
-        print(finding.line(), file=sys.stdout if finding.ok else sys.stderr)
+        say(finding.line(), sys.stdout if finding.ok else sys.stderr)
     problems = [finding for finding in findings if not finding.ok]
     print(f"{len(findings) - len(problems)} reached, {len(problems)} problem(s)")
     return EXIT_CONFIG if problems else EXIT_OK
@@ -122,12 +122,12 @@ def command_preview(config: Config, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(None, verbose=args.verbose, console_level=logging.WARNING)
     result = preview_article(config, channel, args.url)
-    print(f"preview of {args.url} with the rules of {channel.source}/{channel.name}:", file=sys.stderr)
+    say(f"preview of {args.url} with the rules of {channel.source}/{channel.name}:", sys.stderr)
     for line in result.report:
-        print(f"  {line}", file=sys.stderr)
+        say(f"  {line}", sys.stderr)
     if result.page is None:
         return EXIT_PARTIAL
-    sys.stdout.write(result.page)
+    sys.stdout.write(printable(result.page, lines=True))
     return EXIT_OK
 
 
@@ -172,23 +172,24 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
 
 
 def print_report(report: Report, dry_run: bool) -> None:
-    """Print what a cycle did (or would do) for people; the status log has the details."""
+    """Print what a cycle did (or would do) for people; the status log has the details. URLs, titles and
+    reasons come from sites and remotes: each line goes out printable (no terminal escapes)."""
     verb = "would publish" if dry_run else "published"
-    print(f"mirror {report.mirror}: {verb} {len(report.published)}, pruned {len(report.pruned)}, "
-          f"held back {len(report.held_back)}, failures {len(report.failures)}"
-          + (f", commit {report.commit[:12]}" if report.commit else ""))
-    for path in report.published:
-        print(f"  + {path}")
-    for path in report.pruned:
-        print(f"  - {path}")
-    for url, reason in report.held_back:
-        print(f"  held back {url}: {reason}")
-    for url, reason in report.skipped:
-        print(f"  skipped {url}: {reason}")
-    for failure in report.failures:
-        print(f"  failed: {failure}")
-    for remote in report.pushed:
-        print(f"  pushed to {remote}")
+    say(f"mirror {report.mirror}: {verb} {len(report.published)}, pruned {len(report.pruned)}, "
+        f"held back {len(report.held_back)}, failures {len(report.failures)}"
+        + (f", commit {report.commit[:12]}" if report.commit else ""))
+    lines = ([f"  + {path}" for path in report.published] + [f"  - {path}" for path in report.pruned]
+             + [f"  held back {url}: {reason}" for url, reason in report.held_back]
+             + [f"  skipped {url}: {reason}" for url, reason in report.skipped]
+             + [f"  failed: {failure}" for failure in report.failures]
+             + [f"  pushed to {remote}" for remote in report.pushed])
+    for line in lines:
+        say(line)
+
+
+def say(line: str, file=None, lines: bool = False) -> None:
+    """Print a line for people with nothing in it that a terminal would act on (see log.printable)."""
+    print(printable(line, lines=lines), file=file or sys.stdout)
 
 
 def command_run(config: Config, args: argparse.Namespace) -> int:
@@ -225,7 +226,7 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
     sources, mirrors = gather(config, now)
     sources = [s for s in sources if args.source in (None, s.name)]
     if args.json:
-        print(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False))
+        print(printable_json(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False)))
     else:
         print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now)
     return EXIT_OK
