@@ -68,12 +68,19 @@ class Workers:
         with self.slots:
             worker = self.take()
             try:
-                result = worker.call(function, arguments, budget)
+                outcome, value = worker.call(function, arguments, budget)
             except BaseException:
                 worker.stop()
                 raise
-            self.give_back(worker)
-            return result
+            if outcome == "failed":  # a fresh process for the next call: this one may be in a bad way
+                worker.stop()
+            else:
+                self.give_back(worker)
+        if outcome == "held back":
+            raise HeldBack(value)
+        if outcome == "failed":
+            raise HeldBack(f"extracting or rendering it failed ({value}); tried again next cycle")
+        return value
 
     def take(self) -> Worker:
         with self.lock:
@@ -89,7 +96,7 @@ class Workers:
             self.idle.append(worker)
 
     def close(self) -> None:
-        """Stop the idle workers (those busy stop when their call ends or overruns)."""
+        """Stop the idle workers; busy ones come back to the pool when their call ends."""
         with self.lock:
             idle, self.idle = self.idle, []
         for worker in idle:
@@ -110,7 +117,9 @@ class Worker:
         self.process.stdout.close()
         self.jobs = 0
 
-    def call(self, function: Callable[..., Any], arguments: tuple, budget: float) -> Any:
+    def call(self, function: Callable[..., Any], arguments: tuple, budget: float) -> tuple[str, Any]:
+        """Return ("done", result), ("held back", reason) or ("failed", what was raised). Raise HeldBack when
+        the call overruns its budget or the worker dies."""
         self.jobs += 1
         try:
             self.to_worker.send((function, arguments))
@@ -121,11 +130,7 @@ class Worker:
         except (EOFError, OSError):
             raise HeldBack(f"the worker extracting it died (exit code {self.process.poll()}): the page may be "
                            "built to exhaust memory; tried again next cycle") from None
-        if outcome == "held back":
-            raise HeldBack(value)
-        if outcome == "failed":
-            raise HeldBack(f"extracting or rendering it failed ({value}); tried again next cycle")
-        return value
+        return outcome, value
 
     def stop(self) -> None:
         self.to_worker.close()
