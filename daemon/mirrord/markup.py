@@ -84,15 +84,17 @@ class Bounder:
         self.specials: list[int] = []  # positions of open special elements
         self.scopes: list[int] = []  # positions of open elements that bound a scope
         self.roots: set[str] = set()
+        self.first = 0  # where the markup's first non-space character is
 
     def run(self, markup: str) -> str:
         out, position, end = self.out, 0, len(markup)
+        self.first = end - len(markup.lstrip())
         while position < end:
             opening = markup.find("<", position)
             if opening < 0:
                 opening = end
             if opening > position:
-                out.append(markup[position:opening].replace("<", "&lt;"))
+                out.append(markup[position:opening])  # holds no "<": it ends at the next one
             if opening == end:
                 break
             tag = TAG.match(markup, opening)
@@ -106,16 +108,21 @@ class Bounder:
         for pattern in (COMMENT, DOCTYPE, BOGUS_COMMENT):
             found = pattern.match(markup, at)
             if found:
-                if pattern is DOCTYPE and not "".join(self.out).strip():
+                if pattern is DOCTYPE and at == self.first:
                     self.out.append("<" + found.group()[1:].replace("<", "&lt;"))
                 return found.end()
         self.out.append("&lt;")
         return at + 1
 
     def read_tag(self, markup: str, tag: re.Match) -> int:
-        name = tag.group(2).lower()
-        if tag.group(1):
-            self.end_tag(name)
+        closing, name = tag.group(1, 2)
+        name = name.lower()
+        if closing:
+            names = self.names
+            if names and names[-1] == name:  # the common case: it closes the innermost element
+                self.close_to(len(names) - 1)
+            else:
+                self.end_tag(name)
         elif name in DROPPED or name in TEXT_ONLY:
             return self.raw_text(markup, name, tag.end())
         elif ELEMENT_NAME.fullmatch(name) and tag.group().endswith(">"):
