@@ -471,24 +471,23 @@ def unmixed(tokens: list[Token]) -> list[Token]:
     """Keep emphasis that ends from touching emphasis that starts with the same character: the delimiters
     would make one run, which CommonMark reads its own way (`**a****b**` is no emphasis). An emphasis ending
     where the same one starts again goes on instead; another starting there is left out."""
-    tokens = list(tokens)
-    index = 1
-    while index < len(tokens):
-        before, token = tokens[index - 1], tokens[index]
-        if not (before.kind == CLOSE and token.kind == OPEN and is_emphasis(before) and is_emphasis(token)
-                and before.value[0] == token.value[0]):
-            index += 1
+    out: list[Token] = []
+    goes_on: dict[int, int] = {}  # pair -> the pair it continues
+    dropped: set[int] = set()
+    for token in tokens:
+        if token.kind == CLOSE and (token.pair in goes_on or token.pair in dropped):
+            if token.pair in dropped:
+                continue
+            token = Token(CLOSE, token.value, goes_on[token.pair])
+        elif token.kind == OPEN and is_emphasis(token) and out and out[-1].kind == CLOSE and is_emphasis(out[-1]) \
+                and out[-1].value[0] == token.value[0]:
+            if out[-1].value == token.value:
+                goes_on[token.pair] = out.pop().pair
+            else:
+                dropped.add(token.pair)
             continue
-        later = next(i for i in range(index + 1, len(tokens)) if tokens[i].pair == token.pair)
-        if before.value == token.value:
-            tokens[later] = Token(CLOSE, token.value, before.pair)
-        else:
-            del tokens[later]
-        del tokens[index]
-        if before.value == token.value:
-            del tokens[index - 1]
-        index = max(1, index - 1)
-    return tokens
+        out.append(token)
+    return out
 
 
 def is_emphasis(token: Token) -> bool:
