@@ -1,7 +1,8 @@
-"""Seconds for hostile markup: pages of N nested <div>s through extract + render (HTML and Markdown bodies),
-with the depth bound (what mirrord does) and without it (the steps before it: parse, select, sanitize,
-measure the text), beside a flat page of the same size. Prints figures and ratios; the bounded path
-should grow linearly with the size, the unbounded one with its square.
+"""Seconds for hostile markup: pages of N nested <div>s through extract + render (HTML and Markdown bodies,
+in-process and through budget's worker), with the depth bound (what mirrord does) and without it (the
+steps before it: parse, select, sanitize, measure the text), beside a flat page of the same size.
+Prints figures and ratios; the bounded path should grow linearly with the size, the unbounded one with
+its square.
 
 Run: python bench/hostile.py [MAX_UNBOUNDED_DEPTH]   (default 30000: deeper takes minutes unbounded)
 """
@@ -63,7 +64,7 @@ def unbounded(page: str) -> None:
 
 def main(max_unbounded: int) -> None:
     print(f"{'depth':>8} {'bytes':>9} {'bound':>7} {'html':>7} {'markdown':>9} {'worker':>7} {'flat':>7} "
-          f"{'deep/flat':>9} {'unbounded':>10} {'unbounded/bounded':>18}")
+          f"{'flat md':>7} {'deep/flat':>9} {'unbounded':>10} {'unbounded/bounded':>18}")
     previous = None
     for depth in DEPTHS:
         page = nested(depth)
@@ -72,9 +73,11 @@ def main(max_unbounded: int) -> None:
         markdown = seconds(partial(bounded, page, "markdown"))
         worker = seconds(partial(in_worker, page))
         plain = seconds(partial(bounded, flat(len(page)), "html"))
+        plain_markdown = seconds(partial(bounded, flat(len(page)), "markdown"))
         old = seconds(partial(unbounded, page)) if depth <= max_unbounded else None
+        before = f"{old:>10.3f} {old / html:>18.1f}" if old else f"{'-':>10} {'-':>18}"
         print(f"{depth:>8} {len(page):>9} {bound:>7.3f} {html:>7.3f} {markdown:>9.3f} {worker:>7.3f} {plain:>7.3f} "
-              f"{html / plain:>9.1f} " + (f"{old:>10.3f} {old / html:>18.1f}" if old else f"{'-':>10} {'-':>18}"))
+              f"{plain_markdown:>7.3f} {html / plain:>9.1f} {before}")
         if previous:
             growth = len(page) / previous[0]
             print(f"{'':>8} size x{growth:.1f}: bounded html x{html / previous[1]:.1f}"
