@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bs4 import BeautifulSoup  # noqa: E402  (markdownify brings it)
+from bs4 import BeautifulSoup  # noqa: E402  (pip install -e '.[bench]')
 from soupsieve import SelectorSyntaxError  # noqa: E402
 
 from mirrord.extract import extract_article  # noqa: E402

@@ -17,8 +17,12 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.errors import HeldBack
+from mirrord.markup import bound_depth
 
 HEADINGS = {"h1", "h2", "h3"}
+# libxml2, which trafilatura parses with, gives up on documents nested deeper than 256 elements: deeper
+# markup is flattened below that (its text kept) rather than the article held back as having no text.
+LIBXML2_DEPTH = 200
 
 
 def automatic_blocks(page: str, url: str) -> tuple[str, str]:
@@ -28,6 +32,7 @@ def automatic_blocks(page: str, url: str) -> tuple[str, str]:
     """
     import trafilatura  # heavy, and only sources with content = "auto" need it
 
+    page = bound_depth(page, LIBXML2_DEPTH)
     metadata = trafilatura.extract_metadata(page, default_url=url)
     body = main_text(page, url)
     if body is None:

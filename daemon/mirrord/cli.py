@@ -21,7 +21,7 @@ from mirrord.config import find_config_path, load_config
 from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
-from mirrord.log import configure_logging
+from mirrord.log import configure_logging, printable, printable_json
 from mirrord.model import Channel, Config, Options
 from mirrord.outcome import Report, record_results, source_results
 from mirrord.pipeline import run_once
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             return command_status(config, args)
         return command_once(config, args)
     except ConfigError as error:
-        print(f"mirrord: {error.headline}, {len(error.problems)} problem(s):\n{error}", file=sys.stderr)
+        say(f"mirrord: {error.headline}, {len(error.problems)} problem(s):\n{error}", sys.stderr, lines=True)
         return EXIT_CONFIG
     except MirrordError as error:
-        print(f"mirrord: {error}", file=sys.stderr)
+        say(f"mirrord: {error}", sys.stderr)
         return EXIT_PARTIAL
     except KeyboardInterrupt:
         return 130
@@ -108,7 +108,7 @@ def command_check(config: Config, args: argparse.Namespace) -> int:
     configure_logging(None, verbose=args.verbose, console_level=logging.ERROR)
     findings = check_network(config)
     for finding in findings:
-        print(finding.line(), file=sys.stdout if finding.ok else sys.stderr)
+        say(finding.line(), sys.stdout if finding.ok else sys.stderr)
     problems = [finding for finding in findings if not finding.ok]
     print(f"{len(findings) - len(problems)} reached, {len(problems)} problem(s)")
     return EXIT_CONFIG if problems else EXIT_OK
@@ -124,12 +124,12 @@ def command_preview(config: Config, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(None, verbose=args.verbose, console_level=logging.WARNING)
     result = preview_article(config, channel, args.url)
-    print(f"preview of {args.url} with the rules of {channel.source}/{channel.name}:", file=sys.stderr)
+    say(f"preview of {args.url} with the rules of {channel.source}/{channel.name}:", sys.stderr)
     for line in result.report:
-        print(f"  {line}", file=sys.stderr)
+        say(f"  {line}", sys.stderr)
     if result.page is None:
         return EXIT_PARTIAL
-    sys.stdout.write(result.page)
+    sys.stdout.write(printable(result.page, lines=True))
     return EXIT_OK
 
 
@@ -182,7 +182,7 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
         print_report(report, args.dry_run)
     for report in reports:
         if report.locked:
-            print(f"mirrord: {report.failures[0]}", file=sys.stderr)
+            say(f"mirrord: {report.failures[0]}", sys.stderr)
     if any(r.locked for r in reports):
         return EXIT_LOCKED
     return EXIT_OK if all(r.ok for r in reports) else EXIT_PARTIAL
@@ -202,24 +202,26 @@ def lock_wait_of(environ: Mapping[str, str]) -> float | None:
 
 
 def print_report(report: Report, dry_run: bool) -> None:
-    """Print what a cycle did (or would do) for people; the status log has the details."""
+    """Print what a cycle did (or would do) for people; the status log has the details. URLs, titles and
+    reasons come from sites and remotes: each line goes out printable (no terminal escapes)."""
     verb = "would publish" if dry_run else "published"
-    print(f"mirror {report.mirror}: {verb} {len(report.published)}, pruned {len(report.pruned)}, "
-          f"held back {len(report.held_back)}, failures {len(report.failures)}"
-          + (f", commit {report.commit[:12]}" if report.commit else ""))
-    for path in report.published:
-        wanted = report.renamed.get(path)
-        print(f"  + {path}" + (f" (named apart: {wanted} is another article's)" if wanted else ""))
-    for path in report.pruned:
-        print(f"  - {path}")
-    for url, reason in report.held_back:
-        print(f"  held back {url}: {reason}")
-    for url, reason in report.skipped:
-        print(f"  skipped {url}: {reason}")
-    for failure in report.failures:
-        print(f"  failed: {failure}")
-    for remote in report.pushed:
-        print(f"  pushed to {remote}")
+    say(f"mirror {report.mirror}: {verb} {len(report.published)}, pruned {len(report.pruned)}, "
+        f"held back {len(report.held_back)}, failures {len(report.failures)}"
+        + (f", commit {report.commit[:12]}" if report.commit else ""))
+    lines = ([f"  + {path}" + (f" (named apart: {report.renamed[path]} is another article's)"
+                              if path in report.renamed else "") for path in report.published]
+             + [f"  - {path}" for path in report.pruned]
+             + [f"  held back {url}: {reason}" for url, reason in report.held_back]
+             + [f"  skipped {url}: {reason}" for url, reason in report.skipped]
+             + [f"  failed: {failure}" for failure in report.failures]
+             + [f"  pushed to {remote}" for remote in report.pushed])
+    for line in lines:
+        say(line)
+
+
+def say(line: str, file=None, lines: bool = False) -> None:
+    """Print a line for people with nothing in it that a terminal would act on (see log.printable)."""
+    print(printable(line, lines=lines), file=file or sys.stdout)
 
 
 def command_run(config: Config, args: argparse.Namespace) -> int:
@@ -263,7 +265,7 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
         sources = [s for s in sources if s.name == args.source]
         mirrors = [m for m in mirrors if m.name == config.sources[args.source].mirror]
     if args.json:
-        print(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False))
+        print(printable_json(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False)))
     else:
         print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now,
                      whole=bool(args.source))

@@ -1,6 +1,8 @@
 """What people read in a terminal: the status tables, the status log as lines, the progress of `once`.
 
 rich draws the tables and the progress bars, and drops colour by itself when the output is not a terminal.
+Every value from a site or a remote goes through log.printable (no terminal escapes) and is never read
+as rich markup (which could make a hyperlink).
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from mirrord.log import add_listener, remove_listener
+from mirrord.log import add_listener, printable, remove_listener
 from mirrord.status import MirrorStatus, SourceStatus, first_line
 
 ATTENTION_STYLES = {"failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
@@ -59,24 +62,24 @@ def one_line_table(title: str, headings: tuple[str, ...], right: tuple[str, ...]
 
 def cut(text: str) -> Text:
     """A cell of a column that gives way: narrowed first, kept on one line with an ellipsis."""
-    return Text(text, no_wrap=True, overflow="ellipsis")
+    return Text(printable(text), no_wrap=True, overflow="ellipsis")
 
 
 def sources_table(sources: list[SourceStatus], now: datetime) -> Table:
     table = one_line_table("Sources", ("source", "mirror", "last run", "next run", "fails", "24 h", "published",
                                        "result"), right=("fails", "24 h"))
     for s in sources:
-        table.add_row(s.name, s.mirror, relative(s.last_cycle, now), relative(s.next_run, now), str(s.failures),
-                      str(s.published_24h), relative(s.last_published, now), s.attention or s.result,
-                      style=ATTENTION_STYLES.get(s.attention or ""))
+        table.add_row(*map(cell, (s.name, s.mirror, relative(s.last_cycle, now), relative(s.next_run, now),
+                                  str(s.failures), str(s.published_24h), relative(s.last_published, now),
+                                  s.attention or s.result)), style=ATTENTION_STYLES.get(s.attention or ""))
     return table
 
 
 def mirrors_table(mirrors: list[MirrorStatus]) -> Table:
     table = one_line_table("Mirrors", ("mirror", "last commit", "commits", "size"), right=("commits", "size"))
     for m in mirrors:
-        table.add_row(m.name, (m.head or "-")[:12], "-" if m.commits is None else str(m.commits),
-                      size_text(m.size_bytes))
+        table.add_row(*map(cell, (m.name, (m.head or "-")[:12], "-" if m.commits is None else str(m.commits),
+                                  size_text(m.size_bytes))))
     return table
 
 
@@ -90,7 +93,7 @@ def remotes_table(mirrors: list[MirrorStatus], now: datetime) -> Table:
         if not m.remotes:
             table.add_row("(local only)", "", "", cut(m.name))
         for r in m.remotes:
-            table.add_row(r.url, "-" if r.unpushed is None else str(r.unpushed),
+            table.add_row(cell(r.url), "-" if r.unpushed is None else str(r.unpushed),
                           "failing" if r.last_error else relative(r.last_success, now), cut(m.name),
                           style="bold red" if r.last_error else None)
     return table
@@ -124,20 +127,21 @@ def print_status(console: Console, sources: list[SourceStatus], mirrors: list[Mi
         console.print(Text("Errors" + ("" if whole else " (whole: mirrord status --source NAME, or --json)"),
                            style="bold"))
     for who, error in found:
-        console.print(Text.assemble((f"{who}: ", "bold red"), error), no_wrap=not whole, overflow="ellipsis",
-                      crop=not whole)
+        console.print(Text.assemble((f"{printable(who)}: ", "bold red"), printable(error)), no_wrap=not whole,
+                      overflow="ellipsis", crop=not whole)
 
 
 def event_line(event: dict) -> Text:
-    """Return an event as one line for people: time, level, event, where, then its details."""
-    when = str(event.get("ts", ""))[11:19]
-    level = str(event.get("level", "info"))
+    """Return an event as one line for people: time, level, event, where, then its details; values from
+    sites and remotes (URLs, titles, git's messages) made printable, never read as rich markup."""
+    when = printable(str(event.get("ts", ""))[11:19])
+    level = printable(str(event.get("level", "info")))
     where = "/".join(str(event[k]) for k in ("source", "channel") if k in event) or str(event.get("mirror", ""))
     details = " ".join(f"{key}={value}" for key, value in event.items() if key not in NOT_DETAILS)
     line = Text(f"{when} {level.upper():<7} ", style=LEVEL_STYLES.get(level))
-    line.append(f"{event.get('event', '')} ", style="bold")
-    line.append(f"{where} " if where else "", style="cyan")
-    line.append(details)
+    line.append(f"{printable(str(event.get('event', '')))} ", style="bold")
+    line.append(f"{printable(where)} " if where else "", style="cyan")
+    line.append(printable(details))
     return line
 
 
@@ -161,12 +165,12 @@ class CycleProgress:
     def observe(self, event: dict) -> None:
         name, mirror = event.get("event"), str(event.get("mirror", ""))
         if name == "cycle.start":
-            self.bars[mirror] = self.progress.add_task(f"{mirror} ({', '.join(event.get('sources', []))}): "
-                                                       "reading channels", total=None)
+            sources = ", ".join(map(str, event.get("sources", [])))
+            self.bars[mirror] = self.progress.add_task(shown(f"{mirror} ({sources}): reading channels"), total=None)
         elif mirror not in self.bars:
             return
         elif name == "cycle.planned":
-            self.progress.update(self.bars[mirror], total=event.get("new", 0), description=f"{mirror}: fetching")
+            self.progress.update(self.bars[mirror], total=event.get("new", 0), description=shown(f"{mirror}: fetching"))
         elif name in ("article.extracted", "article.skipped") or (name == "fetch.failed" and "article" in event):
             self.progress.advance(self.bars[mirror])
         elif name == "commit.done":
@@ -174,7 +178,8 @@ class CycleProgress:
         elif name in ("push.done", "push.failed"):
             what = f"pushed to {event.get('remote')}" if name == "push.done" else \
                 f"push to {event.get('remote')} failed: {event.get('error')}"
-            self.progress.console.print(f"{mirror}: {what}", style=None if name == "push.done" else "bold red")
+            self.progress.console.print(Text(printable(f"{mirror}: {what}"),
+                                             style="" if name == "push.done" else "bold red"))
         elif name == "cycle.done":
             done = next(task.completed for task in self.progress.tasks if task.id == self.bars[mirror])
             self.progress.update(self.bars[mirror], total=done)
@@ -182,4 +187,14 @@ class CycleProgress:
                           f"{event.get('failed', 0)} failures")
 
     def describe(self, mirror: str, what: str) -> None:
-        self.progress.update(self.bars[mirror], description=f"{mirror}: {what}")
+        self.progress.update(self.bars[mirror], description=shown(f"{mirror}: {what}"))
+
+
+def shown(text: str) -> str:
+    """Return text for a progress description, which rich reads as markup: printable, markup escaped."""
+    return escape(printable(text))
+
+
+def cell(value: str) -> Text:
+    """Return a table cell that rich shows as it is (no markup), printable."""
+    return Text(printable(value))

@@ -24,6 +24,7 @@ from selectolax.lexbor import LexborHTMLParser
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError
 from mirrord.identity import article_url, identity
+from mirrord.markup import bound_depth
 from mirrord.model import Channel, Discovery, Entry, Response, Rules, Skip
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
@@ -126,7 +127,7 @@ def doctype_end(text: bytes, position: int) -> int | None:
 
 def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
     """Return the article links a listing page's `items` selector finds. Raise DiscoverError on none."""
-    tree = LexborHTMLParser(decode_html(response.body, response.content_type))
+    tree = LexborHTMLParser(bound_depth(decode_html(response.body, response.content_type)))
     base = base_url(tree, response.url)
     nodes = tree.css(items)
     if not nodes:

@@ -8,6 +8,7 @@ nothing a step above let through survives unchecked.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -18,6 +19,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from mirrord.auto import automatic_blocks
 from mirrord.errors import FetchError, HeldBack
+from mirrord.markup import bound_depth
 from mirrord.model import Article, Channel, Entry, Mirror, PageFile, Response, Rules
 
 ALLOWED_TAGS = {
@@ -37,6 +39,8 @@ DROPPED_WITH_CONTENT = {
     "script", "style", "iframe", "object", "embed", "form", "noscript", "template", "svg", "math",
     "select", "textarea", "button", "frameset", "frame", "applet",
 }
+CARRIAGE_RETURN = re.compile(r"\r\n?")
+CONTROL_CHARACTERS = {code: None for code in [*range(0x09), 0x0B, *range(0x0E, 0x20), *range(0x7F, 0xA0)]} | {0x0C: " "}
 LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
 # Raster formats only, told by their first bytes: an SVG can carry script, and a Content-Type can lie.
 IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
@@ -64,7 +68,7 @@ def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | 
 
 def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:
     """Return the HTML of the lead and the body the rules select, after `remove`."""
-    tree = LexborHTMLParser(page)
+    tree = LexborHTMLParser(bound_depth(page))
     remove_matches(tree, rules.remove)
     if rules.content == "auto":
         return automatic_blocks(tree.html or "", url)
@@ -79,7 +83,7 @@ def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:
     """Return the feed entry's own HTML as the body (no lead), after `remove`."""
     if not entry.content_html:
         raise HeldBack("the feed entry carries no content and the source has no content selector")
-    tree = LexborHTMLParser(f"<body>{entry.content_html}</body>")
+    tree = LexborHTMLParser(f"<body>{bound_depth(entry.content_html)}</body>")
     remove_matches(tree, rules.remove)
     return "", tree.body.inner_html if tree.body else ""
 
@@ -104,7 +108,8 @@ def ancestors(node: LexborNode):
 
 
 def clean_html(fragment: str, page_url: str, mirror: Mirror, local_pages: Mapping[str, str]) -> str:
-    """Return fragment with absolute URLs, the mirror's link and image policies applied, sanitized."""
+    """Return fragment with absolute URLs, the mirror's link and image policies applied, sanitized.
+    The fragment comes from a tree parsed from bound_depth's output, so it nests no deeper."""
     if not fragment.strip():
         return ""
     tree = LexborHTMLParser(f"<body>{fragment}</body>")
@@ -138,10 +143,14 @@ def apply_link_policy(tree: LexborHTMLParser, page_url: str, policy: str, local_
 
 
 def sanitize(fragment: str) -> str:
-    """Return fragment with everything outside the allowlist removed: the last step, always."""
-    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                     clean_content_tags=DROPPED_WITH_CONTENT, url_schemes={"http", "https", "mailto"},
-                     link_rel=None, strip_comments=True).strip()
+    """Return fragment with everything outside the allowlist removed: the last step, always.
+
+    Control characters go too (a carriage return is a line break): a pair of them would end the page's
+    HTML block early, and escapes would reach the terminal of whoever reads the page."""
+    clean = nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                      clean_content_tags=DROPPED_WITH_CONTENT, url_schemes={"http", "https", "mailto"},
+                      link_rel=None, strip_comments=True)
+    return CARRIAGE_RETURN.sub("\n", clean).translate(CONTROL_CHARACTERS).strip()
 
 
 def text_length(fragment: str) -> int:

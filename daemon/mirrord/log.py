@@ -8,8 +8,10 @@ so that everything an operator reads is derived from the one stream of events.
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,39 @@ def register_secret(value: str | None) -> None:
 
 def scrub(text: str) -> str:
     return without_secrets(text, SECRETS)
+
+
+# What a terminal would act on: ESC and C1 sequences (CSI: colours, cursor moves, clearing; OSC: titles,
+# hyperlinks, clipboard; DCS, SOS, PM, APC), then any control character left, and the bidirectional
+# overrides that make text read in another order than it is.
+TERMINAL_SEQUENCES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+                                r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                                r"|\x1b[ -~]?")
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+TERMINAL_UNSAFE = re.compile(r"[\x80-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, lines: bool = False) -> str:
+    """Return text as it may reach a terminal: no escape sequence or control character from a site, a remote or
+    a page can move the cursor, clear the screen, retitle the window or plant a hyperlink. Line breaks and tabs
+    become spaces, unless lines (a traceback, a page) keeps them."""
+    text = TERMINAL_SEQUENCES.sub("", text)
+    if lines:
+        return LINE_CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return CONTROLS.sub(lambda found: " " if found.group() in "\t\n\r" else "", text)
+
+
+def printable_json(text: str) -> str:
+    """Return JSON text with the characters json.dumps leaves raw that terminals act on (C1 controls,
+    bidirectional overrides) written as \\u escapes: the same JSON, safe to show."""
+    return TERMINAL_UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def printable_values(_logger, _name, event: dict) -> dict:
+    """The console's last step before rendering: every value as printable() makes it."""
+    return {key: printable(value, lines=key == "exception") if isinstance(value, str) else value
+            for key, value in event.items()}
 
 
 def redact_secrets(_logger, _name, event: dict) -> dict:
@@ -91,8 +126,12 @@ def file_handler(log_file: Path) -> logging.Handler:
         foreign_pre_chain=FOREIGN_PROCESSORS,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer(ensure_ascii=False)]))
+                    structlog.processors.JSONRenderer(serializer=json_line, ensure_ascii=False)]))
     return handler
+
+
+def json_line(event: dict, **options) -> str:
+    return printable_json(json.dumps(event, **options))
 
 
 def console_handler(level: int) -> logging.Handler:
@@ -101,7 +140,10 @@ def console_handler(level: int) -> logging.Handler:
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=FOREIGN_PROCESSORS,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]))
+                    structlog.processors.format_exc_info,
+                    printable_values,
+                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
+                                                  exception_formatter=structlog.dev.plain_traceback)]))
     return handler
 
 

@@ -11,6 +11,8 @@ import socket
 import time
 from collections.abc import Mapping
 
+from mirrord.log import printable
+
 
 def notify(message: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Send message ("READY=1", "STATUS=...") to systemd; False when not started by it or the socket is gone."""
@@ -29,8 +31,8 @@ def notify(message: str, environ: Mapping[str, str] = os.environ) -> bool:
 
 
 def status_line(text: str) -> str:
-    """Return the STATUS= message for text, made one line as systemctl shows it."""
-    return "STATUS=" + " ".join(text.split())
+    """Return the STATUS= message for text, made one line as systemctl shows it, printable in a terminal."""
+    return "STATUS=" + " ".join(printable(text).split())
 
 
 def reloading_message() -> str:

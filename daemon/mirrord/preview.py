@@ -15,10 +15,12 @@ from datetime import datetime, timezone
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.articles import download_images, fetch_page
+from mirrord.budget import extract_within_budget
 from mirrord.discover import article_id, discover_feed, entry_title, one_line
 from mirrord.errors import HeldBack, MirrordError
-from mirrord.extract import extract_article, image_urls, outermost, remove_matches
+from mirrord.extract import image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
+from mirrord.markup import bound_depth
 from mirrord.model import Article, Channel, Config, Entry, Mirror, Rules
 from mirrord.render import render_page
 
@@ -41,14 +43,14 @@ async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: s
     result = Preview()
     async with Fetcher(config.http) as fetcher:
         if channel.rules.content:
-            page = await fetch_page(url, channel, fetcher)
+            page = bound_depth(await fetch_page(url, channel, fetcher))
             entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=entry_title(page_title(page), url))
             result.report += selector_report(page, channel.rules)
         else:
             page, entry = None, await feed_entry(channel, url, fetcher)
             result.report.append(f"no content rule: the text is the feed entry's own ({channel.url})")
         try:
-            article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), {})
+            article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), {})
         except HeldBack as reason:
             result.report.append(f"HELD BACK, would not be published: {reason}")
             return result
@@ -98,7 +100,7 @@ def page_blocks_links(page: str | None, entry: Entry, rules: Rules) -> int | Non
     """Return how many links the article's source HTML has, before the mirror's link policy; None with
     content = "auto", whose choice of HTML is trafilatura's."""
     if page is None:
-        return len(LexborHTMLParser(f"<body>{entry.content_html or ''}</body>").css("a[href]"))
+        return len(LexborHTMLParser(f"<body>{bound_depth(entry.content_html or '')}</body>").css("a[href]"))
     tree = LexborHTMLParser(page)
     remove_matches(tree, rules.remove)
     if rules.content == "auto":

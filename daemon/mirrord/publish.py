@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -19,8 +21,10 @@ import git
 
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
+from mirrord.log import get_logger
 from mirrord.model import Mirror, PageFile
 
+log = get_logger()
 REMOTE_PREFIX = "mirrord-"
 BATCH = 500
 
@@ -29,6 +33,7 @@ UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
 STALE_INDEX_MARKER = "mirrord-index-stale"
+LINKS_LOGGED = 20
 MOVED = re.compile(r"fetch first|non-fast-forward")
 
 
@@ -75,10 +80,12 @@ class Workspace:
                 git.Repo.init(root, initial_branch=mirror.branch).close()
             remove_stale_locks(root / ".git")
             workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
+            workspace.git.config("core.symlinks", "false")  # before any checkout: see write()
             workspace.recover()
             workspace.configure_remotes()
             if workspace.head() is None:
                 workspace.adopt_remote_history()
+                workspace.report_links(None)
         except (OSError, git.GitError) as error:
             reason = without_secrets(str(error), secrets)
             raise PublishError(f"cannot prepare the working clone {root}: {reason}") from None
@@ -135,8 +142,10 @@ class Workspace:
             return None
 
     def read(self, path: str) -> bytes | None:
-        file = self.root / path
-        return file.read_bytes() if file.is_file() else None
+        """Return a file of the clone; None when it is missing or not a regular file inside the clone."""
+        folder = self.folder_of(path, make=False)
+        file = folder / posixpath.basename(path) if folder is not None else None
+        return file.read_bytes() if file is not None and stat.S_ISREG(lstat(file)) else None
 
     def read_text(self, path: str) -> str | None:
         data = self.read(path)
@@ -167,18 +176,79 @@ class Workspace:
         return lines
 
     def write(self, files: list[PageFile], deleted: list[str]) -> None:
-        """Write and delete files, marked as a cycle in progress until the commit, so a crash is undone."""
+        """Write and delete files, marked as a cycle in progress until the commit, so a crash is undone.
+
+        Nothing is written or deleted through a symbolic link: git checks links out as plain files here
+        (core.symlinks is off), and a link or other odd file already on the way to a path we write (from a
+        clone made before that, or put there by hand) is removed first and logged, so that a link someone
+        pushed to a remote can never make mirrord write outside its clone."""
         (self.root / ".git" / WRITING_MARKER).touch()
         for path in deleted:
-            target = self.root / path
-            if target.is_dir():
+            folder = self.folder_of(path, make=False)
+            target = folder / posixpath.basename(path) if folder is not None else None
+            if target is not None and stat.S_ISDIR(lstat(target)):
                 shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+            elif target is not None:
+                target.unlink(missing_ok=True)  # a link goes, never what it points to
         for file in files:
-            target = self.root / file.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(file.data)
+            target = self.folder_of(file.path, make=True) / posixpath.basename(file.path)
+            mode = lstat(target)
+            if mode and not stat.S_ISREG(mode):
+                self.remove_odd_file(target, mode, file.path)
+            handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with open(handle, "wb") as out:
+                out.write(file.data)
+
+    def folder_of(self, path: str, make: bool) -> Path | None:
+        """Return the folder of path in the clone when every folder on the way is a real one. With make,
+        missing folders are created and what stands in the way of one (a link, a file) is removed (logged);
+        without, None when a folder on the way is missing or no real folder."""
+        parts = [part for part in path.split("/")[:-1] if part not in ("", ".")]
+        if ".." in parts:
+            raise PublishError(f"refusing to write {path!r} in the clone: it leads out of it")
+        folder = self.root
+        for part in parts:
+            folder = folder / part
+            mode = lstat(folder)
+            if stat.S_ISDIR(mode):
+                continue
+            if not make:
+                return None
+            if mode:
+                self.remove_odd_file(folder, mode, path)
+            folder.mkdir()
+        return folder
+
+    def remove_odd_file(self, file: Path, mode: int, writing: str) -> None:
+        """Remove what stands where a folder or a regular file must be written, and say so."""
+        what = f"a symbolic link to {os.readlink(file)}" if stat.S_ISLNK(mode) else \
+            "a folder" if stat.S_ISDIR(mode) else "a file" if stat.S_ISREG(mode) else "a special file"
+        if stat.S_ISDIR(mode):
+            shutil.rmtree(file)
+        else:
+            file.unlink()
+        log.warning("clone.unsafe_file", mirror=self.mirror.name, path=str(file.relative_to(self.root)),
+                    error=f"{what} stood where {writing} is written; replaced (a remote's history may carry it)")
+
+    def report_links(self, before: str | None) -> None:
+        """Log the symbolic links (and submodules) that the commits from before to HEAD (all of HEAD without
+        before) brought from a remote: they are plain files in the clone, replaced if mirrord writes there."""
+        head = self.head()
+        if head is None or head == before:
+            return
+        if before is None:
+            listing, mode_field = self.git.ls_tree("-r", head), 0
+        else:
+            listing, mode_field = self.git.diff_tree("-r", "--no-renames", before, head), 1
+        links = [path for fields, _, path in (line.partition("\t") for line in listing.splitlines())
+                 if fields.split()[mode_field] in ("120000", "160000")]
+        for path in links[:LINKS_LOGGED]:
+            log.warning("clone.unsafe_file", mirror=self.mirror.name, path=path,
+                        error="a remote's history carries a symbolic link or submodule here: it is a plain file in "
+                              "mirrord's clone, replaced if mirrord writes this path; remove it from the remote")
+        if len(links) > LINKS_LOGGED:
+            log.warning("clone.unsafe_file", mirror=self.mirror.name, path="",
+                        error=f"{len(links) - LINKS_LOGGED} more symbolic links or submodules came from a remote")
 
     def commit(self, files: list[PageFile], deleted: list[str], message: str) -> str | None:
         """Commit the files written and the paths deleted on top of HEAD. Return the commit, None if the tree
@@ -230,6 +300,7 @@ class Workspace:
         """Bring the remote's commits in: rebase ours onto them when none of ours was pushed anywhere yet
         (rewrite), merge otherwise, so that no pushed commit is ever rewritten. Where both sides changed a
         file, ours wins: indexes and README are regenerated from the ledger, pages only added or pruned by us."""
+        before = self.head()
         try:
             self.sync_index()
             self.git.fetch("-q", remote, self.mirror.branch)
@@ -244,6 +315,7 @@ class Workspace:
             self.git.merge("--abort", **UNCHECKED)
             reason = self.message(error) if isinstance(error, git.GitCommandError) else str(error)
             raise PublishError(f"could not bring in the remote's new commits: {reason}") from None
+        self.report_links(before)
 
     def settle_conflicts(self, status: int, ours: str, proceed) -> None:
         """Resolve each stopped step with our side (`ours` names it) and go on, a bounded number of times."""
@@ -323,6 +395,14 @@ def quoted_path(path: str) -> str:
     if path.startswith('"') or any(c in path for c in "\n\\ "):
         return json.dumps(path, ensure_ascii=False)
     return path
+
+
+def lstat(path: Path) -> int:
+    """Return the mode of path itself (a link is not followed), 0 when there is nothing."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
 
 
 def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:

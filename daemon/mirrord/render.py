@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import segno
 
+from mirrord.markdown import html_to_markdown
 from mirrord.model import Article, Mirror, PageFile
 from mirrord.templating import environment, markdown_title
 
@@ -40,8 +41,8 @@ def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
         raw_title=article.title,
         header=mirror.header,
         footer=mirror.footer,
-        lead=html_block(article.lead_html, mirror.body),
-        body=html_block(article.body_html, mirror.body),
+        lead=html_block(article.lead_html, mirror),
+        body=html_block(article.body_html, mirror),
         share_url=share_url,
         qr_file=f"{article.id}.md.png" if with_qr else None,
         url=quote(article.url, safe=URL_SAFE),
@@ -54,14 +55,15 @@ def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
     return files + [PageFile(f"{folder}/{image.path}", image.data) for image in article.images]
 
 
-def html_block(fragment: str, body: str) -> str:
-    """Return a fragment as one Markdown HTML block (no blank line ends it early), or as Markdown."""
+def html_block(fragment: str, mirror: Mirror) -> str:
+    """Return a sanitized fragment as one Markdown HTML block (no blank line ends it early), or, for
+    `body = "markdown"`, as Markdown whose text is escaped and whose links and pictures follow the mirror's
+    policies again (a blank line after it, so that what the page puts next starts a block of its own)."""
     if not fragment:
         return ""
-    if body == "markdown":
-        from markdownify import markdownify
-
-        return markdownify(fragment, heading_style="ATX").strip()
+    if mirror.body == "markdown":
+        text = html_to_markdown(fragment, links=mirror.links, images=mirror.images)
+        return text + "\n" if text else ""
     return "<div>\n" + BLANK_LINES.sub("\n", fragment.strip()) + "\n</div>"
 
 

@@ -1,0 +1,165 @@
+"""The CPU stage of one article (extract, then a trial render) in a worker process, within a time budget.
+
+Extraction and rendering are pure and CPU-bound: run on the event loop, one slow page would stall every
+fetch in flight, and Python cannot stop a thread. So they run in worker processes (a few, started on
+first use, each kept for later articles), waited for in a thread; a call that overruns its budget gets
+its worker killed (a new one starts when next needed) and the article held back, as does a page that
+crashes the stage (a RecursionError, a bug) or its worker: one bad article is held back with its
+reason, never the cycle.
+
+`bound_depth` keeps hostile nesting linear before any parser sees it (a 1 MB page of 100,000 nested
+elements takes about a second); the budget is what catches the cost nobody foresaw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from mirrord.errors import HeldBack
+from mirrord.extract import extract_article
+from mirrord.model import Article, Channel, Entry, Mirror
+from mirrord.render import render_page
+
+BUDGET_SECONDS = 30.0
+JOBS_PER_WORKER = 500  # then the worker is replaced, so that what the libraries leak stays small
+
+
+def extract_and_render(entry: Entry, channel: Channel, mirror: Mirror, page: str | None, fetched: datetime,
+                       local_pages: Mapping[str, str]) -> Article:
+    """Return the extracted article, once its page has rendered too (the commit renders it again, so a
+    page that cannot be rendered must be found here, where it is held back alone). Raise HeldBack as
+    extract_article does."""
+    article = extract_article(entry, channel, mirror, page, fetched, local_pages)
+    render_page(article, replace(mirror, qr=False))
+    return article
+
+
+async def extract_within_budget(entry: Entry, channel: Channel, mirror: Mirror, page: str | None,
+                                fetched: datetime, local_pages: Mapping[str, str],
+                                budget: float = BUDGET_SECONDS) -> Article:
+    """Return extract_and_render's article, computed in a worker process off the event loop. Raise HeldBack
+    when the article is held back, takes longer than budget seconds, or crashes its worker."""
+    arguments = (entry, channel, mirror, page, fetched, dict(local_pages))
+    return await asyncio.to_thread(WORKERS.run, extract_and_render, arguments, budget)
+
+
+class Workers:
+    """A few worker processes for CPU-bound calls, started when needed; safe to call from several threads."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.slots = threading.BoundedSemaphore(size)
+        self.idle: list[Worker] = []
+        self.lock = threading.Lock()
+
+    def run(self, function: Callable[..., Any], arguments: tuple, budget: float) -> Any:
+        """Return function(*arguments) computed in a worker. Raise HeldBack when it raises HeldBack or any
+        other exception, takes longer than budget seconds, or its worker dies."""
+        with self.slots:
+            worker = self.take()
+            try:
+                outcome, value = worker.call(function, arguments, budget)
+            except BaseException:
+                worker.stop()
+                raise
+            if outcome == "failed":  # a fresh process for the next call: this one may be in a bad way
+                worker.stop()
+            else:
+                self.give_back(worker)
+        if outcome == "held back":
+            raise HeldBack(value)
+        if outcome == "failed":
+            raise HeldBack(f"extracting or rendering it failed ({value}); tried again next cycle")
+        return value
+
+    def take(self) -> Worker:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return Worker()
+
+    def give_back(self, worker: Worker) -> None:
+        if worker.jobs >= JOBS_PER_WORKER:
+            worker.stop()
+            return
+        with self.lock:
+            self.idle.append(worker)
+
+    def close(self) -> None:
+        """Stop the idle workers; busy ones come back to the pool when their call ends."""
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for worker in idle:
+            worker.stop()
+
+
+class Worker:
+    """One worker process: a Python of its own (`python -c`, so that nothing of the daemon's main module is
+    run again in it) reading calls from its stdin and answering on its stdout, both pickled."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", "from mirrord.budget import serve; serve()"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)  # Ctrl-C in a terminal is the parent's to handle
+        self.to_worker = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self.from_worker = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self.jobs = 0
+
+    def call(self, function: Callable[..., Any], arguments: tuple, budget: float) -> tuple[str, Any]:
+        """Return ("done", result), ("held back", reason) or ("failed", what was raised). Raise HeldBack when
+        the call overruns its budget or the worker dies."""
+        self.jobs += 1
+        try:
+            self.to_worker.send((function, arguments))
+            if not self.from_worker.poll(budget):
+                raise HeldBack(f"extracting and rendering took longer than {budget:g} s, so it was stopped: the "
+                               "page may be built to be slow (huge or deeply nested markup); tried again next cycle")
+            outcome, value = self.from_worker.recv()
+        except (EOFError, OSError):
+            raise HeldBack(f"the worker extracting it died (exit code {self.process.poll()}): the page may be "
+                           "built to exhaust memory; tried again next cycle") from None
+        return outcome, value
+
+    def stop(self) -> None:
+        self.to_worker.close()
+        self.from_worker.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def serve() -> None:
+    """A worker's life: run each call read from stdin, write its result or what went wrong to stdout, until
+    stdin closes. Whatever a library prints goes nowhere, so that it cannot garble the answers."""
+    requests, answers = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
+    nowhere = os.open(os.devnull, os.O_RDWR)
+    os.dup2(nowhere, 0)
+    os.dup2(nowhere, 1)
+    logging.getLogger().addHandler(logging.NullHandler())
+    while True:
+        try:
+            function, arguments = requests.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer = ("done", function(*arguments))
+        except HeldBack as reason:
+            answer = ("held back", str(reason))
+        except Exception as error:  # a bug or a page that breaks a library: the article's failure, not the cycle's
+            answer = ("failed", f"{type(error).__name__}: {str(error)[:300]}")
+        answers.send(answer)
+
+
+WORKERS = Workers(min(4, os.cpu_count() or 1))
