@@ -7,19 +7,24 @@ never as an exception that would stop the others.
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from urllib.parse import urljoin
 
+from mirrord.budget import extract_within_budget
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
-from mirrord.extract import extract_article, image_file, image_urls, with_local_images
+from mirrord.extract import image_file, image_urls, with_local_images
 from mirrord.fetch import Fetcher
 from mirrord.log import get_logger
 from mirrord.model import Article, Candidate, Channel, Mirror, PageFile
 from mirrord.render import page_path
 
 log = get_logger()
+HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 # Pictures above this size stay on the site: the mirror is a git repository that only grows.
 IMAGE_MAX_BYTES = 5_000_000
 
@@ -63,8 +68,9 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
                "url": entry.url}
     try:
         page = await fetch_page(entry.url, channel, fetcher) if channel.rules.content else None
-        links = PageLinks(pages, page_path(channel.name, entry.id))
-        article = extract_article(entry, channel, mirror, page, datetime.now(timezone.utc), links)
+        links = links_in(page if page is not None else entry.content_html or "", entry.url,
+                         PageLinks(pages, page_path(channel.name, entry.id)))
+        article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
         log.debug("article.extracted", **context)
         if mirror.images == "download":
             article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts), context)
@@ -75,6 +81,17 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
     except FetchError as error:
         log.warning("fetch.failed", **context, error=str(error))
         return Fetched(candidate, failure=f"article {entry.url}: {error}")
+
+
+def links_in(html_text: str, base: str, links: Mapping[str, str]) -> dict[str, str]:
+    """Return the part of links (url -> link to a page of the mirror) that the page's anchors point to: all
+    that extraction needs, small enough to hand to a worker process with each article."""
+    found = {}
+    for quoted, single, bare in HREF.findall(html_text):
+        url = urljoin(base, html.unescape(quoted or single or bare).strip())
+        if url in links:
+            found[url] = links[url]
+    return found
 
 
 async def fetch_page(url: str, channel: Channel, fetcher: Fetcher) -> str:
