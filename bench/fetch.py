@@ -29,11 +29,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from mirrord.channels import save_validators  # noqa: E402
 from mirrord.fetch import Fetcher  # noqa: E402
 from mirrord.log import configure_logging  # noqa: E402
 from mirrord.model import Channel, HttpSettings, Source  # noqa: E402
 from mirrord.outcome import Report  # noqa: E402
-from mirrord.pipeline import collect, save_validators  # noqa: E402
+from mirrord.pipeline import collect  # noqa: E402
 from mirrord.state import State  # noqa: E402
 
 from values import mirror, rules  # noqa: E402

@@ -15,21 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mirrord.articles import Fetched, fetch_article
+from mirrord.channels import discover_channel, save_validators
 from mirrord.commit import commit_plan
 from mirrord.credentials import secrets_of
-from mirrord.discover import read_channel
-from mirrord.errors import DiscoverError, FetchError, LockHeld, PublishError
+from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
-from mirrord.model import Article, Channel, Config, Discovery, Mirror, Options, Response, Source
+from mirrord.model import Article, Channel, Config, Mirror, Options, Response, Source
 from mirrord.outcome import Report
 from mirrord.publish import Workspace
-from mirrord.rebuild import pruned_rows, rebuilt_ledger
+from mirrord.rebuild import recover_ledger
 from mirrord.remotes import push_remotes
 from mirrord.render import page_path
-from mirrord.retry import channel_retry_at
 from mirrord.state import State
 
 log = get_logger()
@@ -137,35 +136,6 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         workspace.close()
 
 
-def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State) -> bool:
-    """Settle a cycle a crash interrupted, and rebuild the ledger from the mirror when the database was
-    lost; return whether it was rebuilt."""
-    settled = state.settle_cycle(mirror.name, workspace.head())
-    if settled is not None:
-        log.warning("cycle.recovered", mirror=mirror.name, commit=workspace.head(),
-                    error="an interrupted cycle " + ("had committed: recorded" if settled else "had not committed"))
-    if state.knows_mirror(mirror.name) or workspace.head() is None:
-        state.note_mirror(mirror.name)
-        restore_identities(mirror, workspace, state)
-        return False
-    channels = [channel for source in sources for channel in source.channels]
-    live, pruned = rebuilt_ledger(mirror.name, channels, workspace, datetime.now(timezone.utc))
-    state.restore(live, pruned)
-    state.note_mirror(mirror.name)
-    log.warning("ledger.rebuilt", mirror=mirror.name, new=len(live), pruned=len(pruned))
-    return True
-
-
-def restore_identities(mirror: Mirror, workspace: Workspace, state: State) -> None:
-    """Give the pruned pages an older release's rebuild knew by path alone their identity, read from their
-    metadata lines in git history; done once (a page whose line cannot be read is known by its path)."""
-    keyless = state.keyless_paths(mirror.name)
-    if keyless:
-        deleted = workspace.deleted_pages()
-        lines = {path: deleted.get(path, "") for path in keyless}
-        state.restore_identities(pruned_rows(mirror.name, lines, datetime.now(timezone.utc)))
-
-
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
                   rebuilt: bool) -> Collected:
     """Discover every channel, plan against the ledger, then fetch and extract the new articles, all
@@ -194,51 +164,6 @@ def note_fetched(result: Fetched, report: Report) -> bool:
         report.failures.append(result.failure)
     report.unfinished_channels.add(result.candidate.channel.name)
     return False
-
-
-async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
-                           report: Report) -> tuple[Discovery, Response] | None:
-    """Return the channel's entries and the response they came from; None when it failed (logged)."""
-    context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
-    if backed_off(channel, state, report, context):
-        return None
-    try:
-        response = await fetcher.get(channel.url, *state.validators(mirror.name, channel.name, channel.url))
-        discovery = read_channel(channel, response)
-    except (FetchError, DiscoverError) as error:
-        log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,
-                    error=str(error))
-        state.channel_failed(channel.source, channel.name, str(error), getattr(error, "transient", True))
-        report.failures.append(f"channel {channel.source}/{channel.name}: {error}")
-        return None
-    state.channel_succeeded(channel.source, channel.name)
-    for skip in discovery.skipped + discovery.copies:
-        log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
-    report.skipped += [(skip.url or skip.title or "(an item without link or title)", skip.reason)
-                       for skip in discovery.skipped + discovery.copies]
-    return discovery, response
-
-
-def backed_off(channel: Channel, state: State, report: Report, context: dict[str, str]) -> bool:
-    """Tell whether a channel that failed several cycles in a row must wait before its next poll; such a
-    channel still counts as failing (logged, in the report) so that it is not forgotten."""
-    health = state.channel_health(channel.source, channel.name)
-    retry_at = channel_retry_at(health.failures, health.last_attempt, health.transient)
-    if retry_at is None or retry_at <= datetime.now(timezone.utc):
-        return False
-    reason = (f"failed {health.failures} cycles in a row, next poll after {retry_at:%Y-%m-%d %H:%M} UTC "
-              f"(last error: {health.last_error})")
-    log.warning("channel.backed_off", **context, error=reason)
-    report.failures.append(f"channel {channel.source}/{channel.name}: {reason}")
-    return True
-
-
-def save_validators(mirror: Mirror, validators: dict[Channel, Response], report: Report, state: State) -> None:
-    """Remember a channel's ETag/Last-Modified only when none of its articles must be retried: a 304 next
-    cycle would otherwise hide them until the channel changes."""
-    for channel, response in validators.items():
-        if channel.name not in report.unfinished_channels and (response.etag or response.last_modified):
-            state.save_validators(mirror.name, channel.name, channel.url, response.etag, response.last_modified)
 
 
 def note_renamed(mirror: Mirror, plan: FetchPlan, report: Report) -> None:

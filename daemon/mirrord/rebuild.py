@@ -1,4 +1,5 @@
-"""Rebuild a lost ledger from the mirror itself, so that losing the database republishes nothing.
+"""Rebuild a lost ledger from the mirror itself, so that losing the database republishes nothing; settle a
+cycle a crash interrupted.
 
 Live pages are read from the channel indexes and the pages' metadata lines; pruned ones from the git
 history's deleted pages. Reading the clone is the only I/O; turning what it holds into rows is pure.
@@ -6,13 +7,17 @@ history's deleted pages. Reading the clone is the only I/O; turning what it hold
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from mirrord.identity import identity
 from mirrord.index import index_path, parse_index
-from mirrord.model import Channel, LedgerRow
+from mirrord.log import get_logger
+from mirrord.model import Channel, LedgerRow, Mirror, Source
 from mirrord.publish import Workspace
 from mirrord.render import page_parts, parse_metadata
+from mirrord.state import State
+
+log = get_logger()
 
 
 def rebuilt_ledger(mirror: str, channels: list[Channel], workspace: Workspace,
@@ -55,3 +60,32 @@ def pruned_rows(mirror: str, deleted: dict[str, str], now: datetime) -> list[Led
         rows.append(LedgerRow(mirror, channel, page_id, path, meta.get("title") or page_id, url,
                               meta.get("source", ""), now, pruned=True, key=identity(url) if url else unknown(path)))
     return rows
+
+
+def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State) -> bool:
+    """Settle a cycle a crash interrupted, and rebuild the ledger from the mirror when the database was
+    lost; return whether it was rebuilt."""
+    settled = state.settle_cycle(mirror.name, workspace.head())
+    if settled is not None:
+        log.warning("cycle.recovered", mirror=mirror.name, commit=workspace.head(),
+                    error="an interrupted cycle " + ("had committed: recorded" if settled else "had not committed"))
+    if state.knows_mirror(mirror.name) or workspace.head() is None:
+        state.note_mirror(mirror.name)
+        restore_identities(mirror, workspace, state)
+        return False
+    channels = [channel for source in sources for channel in source.channels]
+    live, pruned = rebuilt_ledger(mirror.name, channels, workspace, datetime.now(timezone.utc))
+    state.restore(live, pruned)
+    state.note_mirror(mirror.name)
+    log.warning("ledger.rebuilt", mirror=mirror.name, new=len(live), pruned=len(pruned))
+    return True
+
+
+def restore_identities(mirror: Mirror, workspace: Workspace, state: State) -> None:
+    """Give the pruned pages an older release's rebuild knew by path alone their identity, read from their
+    metadata lines in git history; done once (a page whose line cannot be read is known by its path)."""
+    keyless = state.keyless_paths(mirror.name)
+    if keyless:
+        deleted = workspace.deleted_pages()
+        lines = {path: deleted.get(path, "") for path in keyless}
+        state.restore_identities(pruned_rows(mirror.name, lines, datetime.now(timezone.utc)))

@@ -1,0 +1,66 @@
+"""Read the channels of a cycle: a channel backed off after failing waits, the others are fetched with their
+validators (a 304 is nothing new) and read as feed or listing; what was learned is kept for the next poll.
+
+Validators are kept only for channels whose every article was dealt with: a 304 next cycle would otherwise
+hide a held-back or failed article until the channel changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from mirrord.discover import read_channel
+from mirrord.errors import DiscoverError, FetchError
+from mirrord.fetch import Fetcher
+from mirrord.log import get_logger
+from mirrord.model import Channel, Discovery, Mirror, Response
+from mirrord.outcome import Report
+from mirrord.retry import channel_retry_at
+from mirrord.state import State
+
+log = get_logger()
+
+
+async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
+                           report: Report) -> tuple[Discovery, Response] | None:
+    """Return the channel's entries and the response they came from; None when it failed (logged)."""
+    context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
+    if backed_off(channel, state, report, context):
+        return None
+    try:
+        response = await fetcher.get(channel.url, *state.validators(mirror.name, channel.name, channel.url))
+        discovery = read_channel(channel, response)
+    except (FetchError, DiscoverError) as error:
+        log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,
+                    error=str(error))
+        state.channel_failed(channel.source, channel.name, str(error), getattr(error, "transient", True))
+        report.failures.append(f"channel {channel.source}/{channel.name}: {error}")
+        return None
+    state.channel_succeeded(channel.source, channel.name)
+    for skip in discovery.skipped + discovery.copies:
+        log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
+    report.skipped += [(skip.url or skip.title or "(an item without link or title)", skip.reason)
+                       for skip in discovery.skipped + discovery.copies]
+    return discovery, response
+
+
+def backed_off(channel: Channel, state: State, report: Report, context: dict[str, str]) -> bool:
+    """Tell whether a channel that failed several cycles in a row must wait before its next poll; such a
+    channel still counts as failing (logged, in the report) so that it is not forgotten."""
+    health = state.channel_health(channel.source, channel.name)
+    retry_at = channel_retry_at(health.failures, health.last_attempt, health.transient)
+    if retry_at is None or retry_at <= datetime.now(timezone.utc):
+        return False
+    reason = (f"failed {health.failures} cycles in a row, next poll after {retry_at:%Y-%m-%d %H:%M} UTC "
+              f"(last error: {health.last_error})")
+    log.warning("channel.backed_off", **context, error=reason)
+    report.failures.append(f"channel {channel.source}/{channel.name}: {reason}")
+    return True
+
+
+def save_validators(mirror: Mirror, validators: dict[Channel, Response], report: Report, state: State) -> None:
+    """Remember a channel's ETag/Last-Modified only when none of its articles must be retried: a 304 next
+    cycle would otherwise hide them until the channel changes."""
+    for channel, response in validators.items():
+        if channel.name not in report.unfinished_channels and (response.etag or response.last_modified):
+            state.save_validators(mirror.name, channel.name, channel.url, response.etag, response.last_modified)
