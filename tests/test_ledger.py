@@ -48,7 +48,9 @@ def keys(rows) -> list[str]:
 
 def cycle(view_rows, found, *, keep=300, channels=("world",), rebuilt=False, max_new=None):
     view = LedgerView("news", tuple(view_rows))
-    plan = plan_fetches(view, found, rebuilt, NOW, keep, max_new)
+    if max_new is not None:
+        found = [(replace(c, rules=replace(c.rules, max_new=max_new)), d) for c, d in found]
+    plan = plan_fetches(view, found, rebuilt, NOW, keep)
     return plan, plan_commit(view, keep, list(channels), plan, fetched(plan), NOW)
 
 

@@ -19,6 +19,17 @@ from mirrord.retry import channel_retry_at
 from mirrord.state import State
 
 log = get_logger()
+# With `keep` set, a channel's items are read down to ITEMS_PER_KEPT x keep (never fewer than MIN_ITEMS_READ):
+# below that, an item is older than far more new ones than the mirror keeps, and reading the 100,000
+# links of a listing or 50,000 items of a feed each cycle made work grow with the listing, not the mirror.
+ITEMS_PER_KEPT = 4
+MIN_ITEMS_READ = 1000
+
+
+def items_read(keep: int) -> int | None:
+    """Return how many of a channel's items a cycle reads: all when the mirror keeps every page."""
+    return max(ITEMS_PER_KEPT * keep, MIN_ITEMS_READ) if keep else None
+
 
 
 async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
@@ -29,7 +40,7 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
         return None
     try:
         response = await fetcher.get(channel.url, *state.validators(mirror.name, channel.name, channel.url))
-        discovery = read_channel(channel, response)
+        discovery = read_channel(channel, response, items_read(mirror.keep))
     except (FetchError, DiscoverError) as error:
         log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,
                     error=str(error))

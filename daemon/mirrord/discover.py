@@ -48,16 +48,16 @@ ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 PAGE_EXTENSIONS = frozenset({"html", "htm", "shtml", "xhtml", "php", "asp", "aspx", "jsp", "cgi", "cfm", "md"})
 
 
-def read_channel(channel: Channel, response: Response) -> Discovery:
-    """Return the entries of a channel's response; a 304 means nothing new."""
+def read_channel(channel: Channel, response: Response, limit: int | None = None) -> Discovery:
+    """Return the entries of a channel's response, the first `limit` items at most; a 304 means nothing new."""
     if response.not_modified:
         return Discovery(())
     if channel.is_feed:
-        return discover_feed(response, channel.rules)
-    return discover_listing(response, channel.items or "", channel.rules)
+        return discover_feed(response, channel.rules, limit)
+    return discover_listing(response, channel.items or "", channel.rules, limit)
 
 
-def discover_feed(response: Response, rules: Rules) -> Discovery:
+def discover_feed(response: Response, rules: Rules, limit: int | None = None) -> Discovery:
     """Return the entries of an RSS/Atom feed. Raise DiscoverError if it is not a readable feed."""
     headers = {"content-type": response.content_type or "application/xml", "content-location": response.url}
     refuse_entity_declarations(response.body, headers)
@@ -67,7 +67,7 @@ def discover_feed(response: Response, rules: Rules) -> Discovery:
         check_empty_feed(feed)
         return Discovery(())
     items = []
-    for item in feed.entries:
+    for item in feed.entries[:limit]:
         link = item.get("link") or link_from_guid(item.get("id"))
         items.append((urljoin(response.url, link.strip()) if link else None, plain_title(item.get("title", "")),
                       item.get("id") or None, published_time(item), feed_content(item)))
@@ -125,7 +125,7 @@ def doctype_end(text: bytes, position: int) -> int | None:
     return position + 1 if text[position:position + 1] == b">" else None
 
 
-def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
+def discover_listing(response: Response, items: str, rules: Rules, limit: int | None = None) -> Discovery:
     """Return the article links a listing page's `items` selector finds. Raise DiscoverError on none."""
     tree = LexborHTMLParser(bound_depth(decode_html(response.body, response.content_type)))
     base = base_url(tree, response.url)
@@ -133,7 +133,7 @@ def discover_listing(response: Response, items: str, rules: Rules) -> Discovery:
     if not nodes:
         raise DiscoverError(f"items selector {items!r} matched nothing: the page layout probably changed")
     found = []
-    for node in nodes:
+    for node in nodes[:limit]:
         anchor = node if node.tag == "a" else node.css_first("a[href]")
         href = (anchor.attributes.get("href") or "").strip() if anchor else ""
         link = urljoin(base, href) if href and not href.lower().startswith(UNFOLLOWABLE) else None

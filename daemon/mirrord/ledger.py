@@ -114,14 +114,15 @@ def lookups(found: Iterable[tuple[Channel, Discovery]]) -> tuple[set[str], set[t
 
 
 def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebuilt: bool, now: datetime,
-                 keep: int = 0, max_new: int | None = None) -> FetchPlan:
+                 keep: int = 0) -> FetchPlan:
     """Decide what to fetch: articles a channel has not published yet, each once even when several
     channels list it, each under a page name no other article of its channel has.
 
     Work stays bounded by `keep` and `max_new`, not by the length of the listing: new entries listed
     below the newest KEEP_MARGIN × `keep` new ones would be pruned as soon as written (the margin leaves
     room for newer ones that are held back), so they are recorded as pruned without being fetched; of
-    the rest, only the newest `max_new` are fetched, and the others are left for later cycles (`left`).
+    the rest, only the newest `max_new` (a channel's rule) are fetched, and the others are left for later
+    cycles (`left`).
     Right after the ledger was rebuilt, entries listed below a page the
     mirror has are taken as old ones that `keep` dropped before they were ever written, and recorded
     without being published.
@@ -132,6 +133,7 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
         new, old = new_entries(view, channel.name, discovery, rebuilt)
         if keep:
             new, old = new[:KEEP_MARGIN * keep], new[KEEP_MARGIN * keep:] + old
+        max_new = channel.rules.max_new
         if max_new is not None and len(new) > max_new:
             plan.left[channel.name], new = len(new) - max_new, new[:max_new]
         entries = named(view, channel, list(reversed(new)) + old, plan.renamed)

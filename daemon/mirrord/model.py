@@ -56,6 +56,7 @@ class Rules:
     hosts: frozenset[str]
     # The source's image_hosts and its mirror's: pictures from other hosts come from public addresses only.
     image_hosts: frozenset[str] = frozenset()
+    max_new: int | None = None
 
 
 @dataclass(frozen=True)

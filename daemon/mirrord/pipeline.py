@@ -147,6 +147,9 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
     plan = plan_fetches(view, found, rebuilt, datetime.now(timezone.utc), mirror.keep)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
+    for channel, left in plan.left.items():
+        log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,
+                 error=f"{left} more new articles than max_new: left for the next cycles")
     pages = page_urls(view, plan)
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
     validators = {channel: response for channel, (_, response) in read}

@@ -264,6 +264,8 @@ RULE_KEYS = (
     Key("remove", strings(selector), (), "CSS selectors removed from lead and body", '["div.post_related", "iframe"]'),
     Key("id", id_rule, "stem", "stem | guid | hash | a regex whose first group is the id", '"stem"'),
     Key("exclude", strings(text), (), "articles whose title contains one of these are skipped", '["Sponsored"]'),
+    Key("max_new", integer(1), None, "new articles fetched per channel per cycle, the newest first; the rest wait "
+        "for later cycles [no cap: all new ones, but with keep set never more than twice keep]", "50"),
 )
 SOURCE_KEYS = (
     Key("title", text, None, "heading in README [the source's name]", '"NTD"'),
