@@ -3,13 +3,8 @@
 It reads the tree of HTML that went through the sanitizer and writes only what that tree holds:
 paragraphs, the headings, lists, quotes, code, tables and emphasis the HTML had, and the links and
 pictures the mirror's policies allow (`links = "neutralize"` writes no link, `"rewrite"` only links to
-pages of the mirror; `images = "drop"` no picture), with http, https and mailto URLs only. Text is
-escaped wherever Markdown would read it as syntax: `\\`, `` ` ``, `*`, `_`, `[`, `]`, `<`, `>`, `&`,
-`|`, `~`, `$`, `#`, `^` everywhere; `-`, `+`, `=` and `1.` at the start of a line; `!` before a link;
-`://` and `www.`, which GitHub turns into links. So no text becomes a heading, a list, a quote, a table, a link, a
-picture, raw HTML, or a comment hiding the rest of the page. No raw HTML is written but for an empty
-comment between the name and the `@` of an e-mail address, the one way to keep GitHub from making it
-a link: it never starts a line, so it never opens an HTML block.
+pages of the mirror; `images = "drop"` no picture), with http, https and mailto URLs only. This module
+walks the tree and lays out the blocks; `inline` writes each paragraph, `escaping` makes text and URLs safe.
 
 The walk over the tree keeps its own stack (no recursion a page could exhaust); lists and quotes nest
 at most MAX_CONTAINERS deep and emphasis MAX_EMPHASIS deep, deeper ones go on as plain blocks and text.
@@ -18,17 +13,16 @@ at most MAX_CONTAINERS deep and emphasis MAX_EMPHASIS deep, deeper ones go on as
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from mirrord.escaping import code_block, code_span, escape_text, safe_url, table_line
+from mirrord.inline import ATOM, BREAK, SPACE, TEXT, Formatting, Paragraph, Token, paragraph
 from mirrord.markup import bound_depth
 
 MAX_CONTAINERS = 12
 MAX_EMPHASIS = 6
-EMAIL_BREAK = "<!-- -->"
 
 BLOCKS = {
     "address", "article", "aside", "blockquote", "caption", "center", "dd", "details", "dialog", "div", "dl", "dt",
@@ -45,14 +39,6 @@ CODE = {"code", "kbd", "samp", "tt"}
 LEFT_OUT = {"script", "style", "template", "svg", "math", "iframe", "object", "noscript", "textarea", "select",
             "head", "title"}
 HTML_SPACE = re.compile(r"[ \t\n\f\r]+")
-ALWAYS_ESCAPED = re.compile(r"([\\`*_\[\]<>&|~$#^])")
-AUTOLINK = re.compile(r"(?<=[Ww][Ww][Ww])\.|:(?=//)")
-EMAIL_AT = re.compile(r"(?<=[A-Za-z0-9._+-])@(?=[A-Za-z0-9])")
-LINE_START = re.compile(r"[-+=]|(\d{1,9})([.)])")
-ENTITY_LIKE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-URL_SAFE = ":/?#[]@!$&'*+,;=%~"
-BACKTICKS = re.compile(r"`+")
 
 
 def html_to_markdown(fragment: str, links: str = "keep", images: str = "hotlink") -> str:
@@ -63,18 +49,6 @@ def html_to_markdown(fragment: str, links: str = "keep", images: str = "hotlink"
     return Converter(links, images).convert(body) if body is not None else ""
 
 
-TEXT, SPACE, BREAK, OPEN, CLOSE, ATOM = "text", "space", "break", "open", "close", "atom"
-
-
-@dataclass
-class Token:
-    """One piece of a paragraph: text, a space, a line break, a delimiter of a pair, or ready Markdown."""
-
-    kind: str
-    value: str = ""
-    pair: int = 0  # an OPEN and its CLOSE share it
-    code: str | None = None  # the text of an ATOM that is a code span
-
 
 @dataclass
 class Container:
@@ -83,16 +57,6 @@ class Container:
     kind: str
     marker: str = ""
     blocks: list[tuple[list[str], int]] = field(default_factory=list)  # lines, and the list they are an item of
-
-
-@dataclass
-class Formatting:
-    """An emphasis or link open in the HTML; each block closes it and the next one opens it again."""
-
-    node: int
-    opening: str
-    closing: str
-    pair: int = 0
 
 
 @dataclass
@@ -110,9 +74,7 @@ class Converter:
         self.containers = [Container("root")]
         self.lists: list[list] = []  # per open list: [id, next number, ordered]
         self.tables: list[Table] = []
-        self.inline: list[Token] = []
-        self.formatting: list[Formatting] = []
-        self.pairs = 0
+        self.inline = Paragraph()
         self.list_ids = 0
         self.heading = 0  # level of the heading being read, 0 outside one
         self.in_cell = False
@@ -143,9 +105,9 @@ class Converter:
             self.add_code(raw_text(node), block=tag == "pre" and not self.in_line())
             return False
         if tag in ("br", "hr") and self.in_line():
-            self.inline.append(Token(SPACE))
+            self.inline.add(Token(SPACE))
         elif tag == "br":
-            self.inline.append(Token(BREAK))
+            self.inline.add(Token(BREAK))
         elif tag == "hr":
             self.end_block()
             self.add_block(["* * *"])
@@ -164,7 +126,7 @@ class Converter:
             self.leaving[node] = "cell"
             return
         if self.in_line():  # inside a heading or a table cell, blocks are spaces between words
-            self.inline.append(Token(SPACE))
+            self.inline.add(Token(SPACE))
             return
         self.end_block()
         if tag == "table":
@@ -184,7 +146,7 @@ class Converter:
     def leave(self, node: int) -> None:
         what = self.leaving.pop(node, "")
         if what == "formatting":
-            self.close_formatting(node)
+            self.inline.close(node)
         elif what == "cell":
             self.end_cell()
         elif what in HEADINGS:
@@ -208,9 +170,9 @@ class Converter:
     def add_text(self, text: str) -> None:
         for index, part in enumerate(HTML_SPACE.split(text)):
             if index:
-                self.inline.append(Token(SPACE))
+                self.inline.add(Token(SPACE))
             if part:
-                self.inline.append(Token(TEXT, part))
+                self.inline.add(Token(TEXT, part))
 
     def add_code(self, text: str, block: bool) -> None:
         if block:
@@ -218,15 +180,15 @@ class Converter:
             if text.strip():
                 self.add_block(code_block(text))
         elif text.strip():
-            self.inline.append(Token(ATOM, code_span(text), code=text))
+            self.inline.add(Token(ATOM, code_span(text), code=text))
         elif text:
-            self.inline.append(Token(SPACE))
+            self.inline.add(Token(SPACE))
 
     def add_image(self, node: LexborNode) -> None:
         source = None if self.images == "drop" else safe_url(node.attributes.get("src") or "", remote=True)
         if source:
             alt = escape_text(" ".join((node.attributes.get("alt") or "").split()), emails=False)
-            self.inline.append(Token(ATOM, f"![{alt}]({source})"))
+            self.inline.add(Token(ATOM, f"![{alt}]({source})"))
 
     # Emphasis and links
 
@@ -234,62 +196,39 @@ class Converter:
         if tag == "a":
             target = None if self.links == "neutralize" else safe_url(node.attributes.get("href") or "",
                                                                        remote=self.links == "keep")
-            if not target or any(f.opening == "[" for f in self.formatting):
+            if not target or any(f.opening == "[" for f in self.inline.formatting):
                 return
             formatting = Formatting(node.mem_id, "[", f"]({target})")
         else:
             mark = EMPHASIS[tag]
-            if len(self.formatting) >= MAX_EMPHASIS or any(f.opening == mark for f in self.formatting):
+            if len(self.inline.formatting) >= MAX_EMPHASIS or any(f.opening == mark for f in self.inline.formatting):
                 return
             formatting = Formatting(node.mem_id, mark, mark)
-        self.formatting.append(formatting)
         self.leaving[node.mem_id] = "formatting"
-        self.open_token(formatting)
-
-    def open_token(self, formatting: Formatting) -> None:
-        self.pairs += 1
-        formatting.pair = self.pairs
-        self.inline.append(Token(OPEN, formatting.opening, self.pairs))
-
-    def close_formatting(self, node: int) -> None:
-        for index in range(len(self.formatting) - 1, -1, -1):
-            if self.formatting[index].node == node:
-                closing = self.formatting.pop(index)
-                self.inline.append(Token(CLOSE, closing.closing, closing.pair))
-                return
-
-    def reopen_formatting(self) -> None:
-        for formatting in self.formatting:
-            self.open_token(formatting)
-
-    def closed_paragraph(self) -> list[Token]:
-        """Return the paragraph built so far with the open formatting closed, and start the next one."""
-        tokens = self.inline + [Token(CLOSE, f.closing, f.pair) for f in reversed(self.formatting)]
-        self.inline = []
-        return tokens
+        self.inline.open(formatting)
 
     # Blocks
 
     def end_block(self) -> None:
         """Write the paragraph built so far; the formatting open in it goes on in the next."""
-        text = paragraph(self.closed_paragraph())
+        text = paragraph(self.inline.closed())
         if text:
             self.add_block(text.split("\n"))
-        self.reopen_formatting()
+        self.inline.reopen()
 
     def end_heading(self) -> None:
-        text = paragraph(self.closed_paragraph(), one_line=True)
+        text = paragraph(self.inline.closed(), one_line=True)
         if text:
             self.add_block(["#" * self.heading + " " + text])
         self.heading = 0
-        self.reopen_formatting()
+        self.inline.reopen()
 
     def end_cell(self) -> None:
         if self.tables and self.tables[-1].cells is not None:
-            self.tables[-1].cells.append(paragraph(self.closed_paragraph(), one_line=True, in_table=True))
-        self.inline = []
+            self.tables[-1].cells.append(paragraph(self.inline.closed(), one_line=True, in_table=True))
+        self.inline.tokens = []
         self.in_cell = False
-        self.reopen_formatting()
+        self.inline.reopen()
 
     def end_row(self) -> None:
         table = self.tables[-1]
@@ -369,236 +308,3 @@ def raw_text(node: LexborNode) -> str:
             stack.extend(reversed(children(current)))
     return "".join(parts).replace("\r\n", "\n").replace("\r", "\n")
 
-
-# Paragraphs: tokens to one block of Markdown
-
-
-def paragraph(tokens: list[Token], one_line: bool = False, in_table: bool = False) -> str:
-    """Return a paragraph's tokens as Markdown: empty pairs dropped, spaces moved out of delimiters and
-    collapsed, emphasis GitHub would not read as such left out, text escaped."""
-    if one_line:
-        tokens = [Token(SPACE) if t.kind == BREAK else t for t in tokens]
-    tokens = flanked(spaced(without_empty_pairs(tokens)))
-    return written(joined_code(tokens), in_table)
-
-
-def joined_code(tokens: list[Token]) -> list[Token]:
-    """Make code spans side by side one: their backticks would make one run, which reads differently."""
-    out: list[Token] = []
-    for token in tokens:
-        if token.code is not None and out and out[-1].code is not None:
-            text = out.pop().code + token.code
-            token = Token(ATOM, code_span(text), code=text)
-        out.append(token)
-    return out
-
-
-def without_empty_pairs(tokens: list[Token]) -> list[Token]:
-    """Drop each OPEN and CLOSE with nothing but spaces and line breaks between them (or no partner)."""
-    out: list[Token] = []
-    opened: list[tuple[int, int, int]] = []  # (index in out, pair, content count when opened)
-    content = 0
-    for token in tokens:
-        if token.kind == OPEN:
-            opened.append((len(out), token.pair, content))
-        elif token.kind == CLOSE:
-            if not opened or opened[-1][1] != token.pair:
-                continue
-            index, _, before = opened.pop()
-            if before == content:
-                del out[index]
-                continue
-        elif token.kind in (TEXT, ATOM):
-            content += 1
-        out.append(token)
-    for index, _, _ in reversed(opened):
-        del out[index]
-    return out
-
-
-def spaced(tokens: list[Token]) -> list[Token]:
-    """Move spaces out of delimiters (`** x **` is no emphasis), one space at most between words, none at
-    the start or end of a line; line breaks only between lines with something on them."""
-    out: list[Token] = []
-    run: list[Token] = []
-    line_empty = True  # nothing but delimiters on the line so far
-    for token in [*tokens, Token(BREAK)]:
-        if token.kind in (SPACE, OPEN, CLOSE):
-            run.append(token)
-            continue
-        at_edge = line_empty or token.kind == BREAK
-        closes = [t for t in run if t.kind == CLOSE]
-        opens = [t for t in run if t.kind == OPEN]
-        space = [Token(SPACE)] if any(t.kind == SPACE for t in run) and not at_edge else []
-        out += closes + space + opens
-        run = []
-        if token.kind != BREAK:
-            out.append(token)
-            line_empty = False
-        elif not line_empty:
-            out.append(token)
-            line_empty = True
-    return without_last_breaks(out)
-
-
-def without_last_breaks(tokens: list[Token]) -> list[Token]:
-    """Drop the line breaks with nothing but delimiters after them (a break at the end of a paragraph)."""
-    kept: list[Token] = []
-    content_after = False
-    for token in reversed(tokens):
-        if token.kind == BREAK:
-            if not content_after:
-                continue
-            content_after = False
-        elif token.kind in (TEXT, ATOM):
-            content_after = True
-        kept.append(token)
-    return kept[::-1]
-
-
-def flanked(tokens: list[Token]) -> list[Token]:
-    """Drop the emphasis pairs whose delimiters GitHub would show as they are (CommonMark's flanking rules)."""
-    for _ in range(8):
-        tokens = unmixed(tokens)
-        failing = {t.pair for i, t in enumerate(tokens) if is_emphasis(t) and not can_delimit(tokens, i)}
-        if not failing:
-            return tokens
-        tokens = [t for t in tokens if t.kind not in (OPEN, CLOSE) or t.pair not in failing]
-    return [t for t in tokens if not is_emphasis(t)]
-
-
-def unmixed(tokens: list[Token]) -> list[Token]:
-    """Keep emphasis that ends from touching emphasis that starts with the same character: the delimiters
-    would make one run, which CommonMark reads its own way (`**a****b**` is no emphasis). An emphasis ending
-    where the same one starts again goes on instead; another starting there is left out."""
-    out: list[Token] = []
-    goes_on: dict[int, int] = {}  # pair -> the pair it continues
-    dropped: set[int] = set()
-    for token in tokens:
-        if token.kind == CLOSE and (token.pair in goes_on or token.pair in dropped):
-            if token.pair in dropped:
-                continue
-            token = Token(CLOSE, token.value, goes_on[token.pair])
-        elif token.kind == OPEN and is_emphasis(token) and out and out[-1].kind == CLOSE and is_emphasis(out[-1]) \
-                and out[-1].value[0] == token.value[0]:
-            if out[-1].value == token.value:
-                goes_on[token.pair] = out.pop().pair
-            else:
-                dropped.add(token.pair)
-            continue
-        out.append(token)
-    return out
-
-
-def is_emphasis(token: Token) -> bool:
-    return token.kind in (OPEN, CLOSE) and token.value[0] in "*_~"
-
-
-def can_delimit(tokens: list[Token], index: int) -> bool:
-    """Tell whether GitHub reads tokens[index] as the delimiter it is (CommonMark's flanking rules)."""
-    token = tokens[index]
-    if token.value[0] == "~" and any(0 <= i < len(tokens) and is_emphasis(tokens[i]) for i in (index - 1, index + 1)):
-        return False  # cmark-gfm pairs a strikethrough touching other emphasis in ways of its own
-    before, after = neighbour(tokens, index, -1), neighbour(tokens, index, 1)
-    left = not is_space(after) and (not is_punctuation(after) or is_space(before) or is_punctuation(before))
-    right = not is_space(before) and (not is_punctuation(before) or is_space(after) or is_punctuation(after))
-    if token.value[0] == "_":  # no "_" emphasis inside a word
-        left, right = left and (not right or is_punctuation(before)), right and (not left or is_punctuation(after))
-    return left if token.kind == OPEN else right
-
-
-def neighbour(tokens: list[Token], index: int, step: int) -> str:
-    """Return the character beside the run of delimiters of the same character around tokens[index]."""
-    mark = tokens[index].value[0]
-    index += step
-    while 0 <= index < len(tokens):
-        token = tokens[index]
-        if token.kind in (OPEN, CLOSE) and token.value[0] == mark and mark in "*_~":
-            index += step
-            continue
-        if token.kind in (SPACE, BREAK):
-            return " "
-        text = token.value
-        return text[-1] if step < 0 else text[0]
-    return " "
-
-
-def is_space(char: str) -> bool:
-    return char in "\t\n\f\r " or unicodedata.category(char) == "Zs"
-
-
-def is_punctuation(char: str) -> bool:
-    return (char.isascii() and not char.isalnum() and char.isprintable() and char != " ") or \
-        unicodedata.category(char).startswith("P")
-
-
-def written(tokens: list[Token], in_table: bool) -> str:
-    """Return the tokens as Markdown text, escaping each run of text where it stands."""
-    out: list[str] = []
-    run: list[str] = []
-    line_start = True
-    for token in [*tokens, Token(BREAK, "end")]:
-        if token.kind in (TEXT, SPACE):
-            run.append(token.value or " ")
-            continue
-        if run:
-            out.append(escape_text("".join(run), line_start=line_start))
-            line_start, run = False, []
-        if token.kind == BREAK:
-            if token.value != "end":
-                out.append("\\\n")
-                line_start = True
-            continue
-        out.append(token.value.replace("|", "\\|") if in_table and token.code is not None else token.value)
-        line_start = False
-    return "".join(out)
-
-
-def escape_text(text: str, line_start: bool = False, emails: bool = True) -> str:
-    """Return text escaped so that Markdown (GitHub's) shows it as it is: see the module's docstring."""
-    parts = EMAIL_AT.split(text) if emails else [text]
-    escaped = (EMAIL_BREAK + "@").join(AUTOLINK.sub(r"\\\g<0>", ALWAYS_ESCAPED.sub(r"\\\1", p)) for p in parts)
-    if escaped.endswith("!"):  # a link may follow: "![" would make it a picture
-        escaped = escaped[:-1] + "\\!"
-    start = LINE_START.match(escaped) if line_start else None
-    if start is None:
-        return escaped
-    if start.group(1):
-        return f"{start.group(1)}\\{start.group(2)}{escaped[start.end():]}"
-    return "\\" + escaped
-
-
-def code_span(text: str) -> str:
-    """Return text as a code span: a fence longer than any run of backticks in it, padded where needed."""
-    text = text.replace("\n", " ")
-    fence = "`" * (max((len(run) for run in BACKTICKS.findall(text)), default=0) + 1)
-    pad = " " if text[0] == "`" or text[-1] == "`" or (text[0] == " " and text[-1] == " ") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def code_block(text: str) -> list[str]:
-    """Return text as the lines of a fenced code block whose fence no line of it can close."""
-    lines = text.removeprefix("\n").rstrip("\n").split("\n")
-    fence = "`" * max(3, max((len(run) for run in BACKTICKS.findall(text)), default=0) + 1)
-    return [fence, *lines, fence]
-
-
-def table_line(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def safe_url(url: str, remote: bool) -> str | None:
-    """Return url as a link destination, or None when it may not be one: a scheme other than http, https
-    and mailto, or any scheme or host at all when only the mirror's own pages may be linked (remote False).
-
-    Spaces, parentheses and the like are percent-encoded; so is an "&" that starts a character reference,
-    which GitHub's renderer would decode even after a backslash (`javascript&colon;` is `javascript:`)."""
-    url = CONTROL.sub("", url).strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if not url or (scheme and scheme not in ("http", "https", "mailto")) or ((scheme or parts.netloc) and not remote):
-        return None
-    return quote(ENTITY_LIKE.sub("%26", url), safe=URL_SAFE)

@@ -7,20 +7,17 @@ staged: a mirror of 100k pages must not be scanned to commit 50.
 
 from __future__ import annotations
 
-import json
 import os
-import posixpath
 import re
-import shutil
-import stat
 import subprocess
-import time
 from pathlib import Path
 
 import git
 
+from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
+from mirrord.gitstreams import batch_last_lines, fast_import_stream
 from mirrord.log import get_logger
 from mirrord.model import Mirror, PageFile
 
@@ -66,6 +63,7 @@ class Workspace:
         self.repo = git.Repo(root)
         self.git = self.repo.git
         self.git.update_environment(**env)
+        self.files = CloneFiles(root, mirror.name)
 
     @classmethod
     def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None) -> Workspace:
@@ -143,9 +141,7 @@ class Workspace:
 
     def read(self, path: str) -> bytes | None:
         """Return a file of the clone; None when it is missing or not a regular file inside the clone."""
-        folder = self.folder_of(path, make=False)
-        file = folder / posixpath.basename(path) if folder is not None else None
-        return file.read_bytes() if file is not None and stat.S_ISREG(lstat(file)) else None
+        return self.files.read(path)
 
     def read_text(self, path: str) -> str | None:
         data = self.read(path)
@@ -177,58 +173,12 @@ class Workspace:
 
     def write(self, files: list[PageFile], deleted: list[str]) -> None:
         """Write and delete files, marked as a cycle in progress until the commit, so a crash is undone.
-
-        Nothing is written or deleted through a symbolic link: git checks links out as plain files here
-        (core.symlinks is off), and a link or other odd file already on the way to a path we write (from a
-        clone made before that, or put there by hand) is removed first and logged, so that a link someone
-        pushed to a remote can never make mirrord write outside its clone."""
+        Nothing is written or deleted through a symbolic link (see `clonefiles`)."""
         (self.root / ".git" / WRITING_MARKER).touch()
         for path in deleted:
-            folder = self.folder_of(path, make=False)
-            target = folder / posixpath.basename(path) if folder is not None else None
-            if target is not None and stat.S_ISDIR(lstat(target)):
-                shutil.rmtree(target)
-            elif target is not None:
-                target.unlink(missing_ok=True)  # a link goes, never what it points to
+            self.files.delete(path)
         for file in files:
-            target = self.folder_of(file.path, make=True) / posixpath.basename(file.path)
-            mode = lstat(target)
-            if mode and not stat.S_ISREG(mode):
-                self.remove_odd_file(target, mode, file.path)
-            handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            with open(handle, "wb") as out:
-                out.write(file.data)
-
-    def folder_of(self, path: str, make: bool) -> Path | None:
-        """Return the folder of path in the clone when every folder on the way is a real one. With make,
-        missing folders are created and what stands in the way of one (a link, a file) is removed (logged);
-        without, None when a folder on the way is missing or no real folder."""
-        parts = [part for part in path.split("/")[:-1] if part not in ("", ".")]
-        if ".." in parts:
-            raise PublishError(f"refusing to write {path!r} in the clone: it leads out of it")
-        folder = self.root
-        for part in parts:
-            folder = folder / part
-            mode = lstat(folder)
-            if stat.S_ISDIR(mode):
-                continue
-            if not make:
-                return None
-            if mode:
-                self.remove_odd_file(folder, mode, path)
-            folder.mkdir()
-        return folder
-
-    def remove_odd_file(self, file: Path, mode: int, writing: str) -> None:
-        """Remove what stands where a folder or a regular file must be written, and say so."""
-        what = f"a symbolic link to {os.readlink(file)}" if stat.S_ISLNK(mode) else \
-            "a folder" if stat.S_ISDIR(mode) else "a file" if stat.S_ISREG(mode) else "a special file"
-        if stat.S_ISDIR(mode):
-            shutil.rmtree(file)
-        else:
-            file.unlink()
-        log.warning("clone.unsafe_file", mirror=self.mirror.name, path=str(file.relative_to(self.root)),
-                    error=f"{what} stood where {writing} is written; replaced (a remote's history may carry it)")
+            self.files.write(file.path, file.data)
 
     def report_links(self, before: str | None) -> None:
         """Log the symbolic links (and submodules) that the commits from before to HEAD (all of HEAD without
@@ -355,54 +305,6 @@ class Workspace:
         """Return the size of the repository's objects on disk."""
         counts = dict(line.split(": ", 1) for line in self.git.count_objects("-v").splitlines())
         return (int(counts.get("size", 0)) + int(counts.get("size-pack", 0))) * 1024
-
-
-def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], deleted: list[str], message: str,
-                       environment: dict[str, str]) -> bytes:
-    """Return the `git fast-import` commands of one commit: the files, the deletions, on top of parent."""
-    when = f"{int(time.time())} +0000"
-    author = f"{environment['GIT_AUTHOR_NAME']} <{environment['GIT_AUTHOR_EMAIL']}> {when}"
-    committer = f"{environment['GIT_COMMITTER_NAME']} <{environment['GIT_COMMITTER_EMAIL']}> {when}"
-    text = message.encode("utf-8")
-    parts = [f"commit {ref}\nauthor {author}\ncommitter {committer}\ndata {len(text)}\n".encode(), text, b"\n"]
-    if parent:
-        parts.append(f"from {parent}\n".encode())
-    parts += [f"D {quoted_path(path)}\n".encode() for path in deleted]
-    for file in files:
-        parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
-    return b"".join(parts)
-
-
-def batch_last_lines(answer: bytes, count: int) -> list[str]:
-    """Return the last line of each of count objects in `git cat-file --batch` output ("" for a missing one)."""
-    lines, position = [], 0
-    for _ in range(count):
-        end = answer.index(b"\n", position)
-        header = answer[position:end].split()
-        position = end + 1
-        if len(header) != 3 or not header[2].isdigit():
-            lines.append("")
-            continue
-        size = int(header[2])
-        body = answer[position:position + size].rstrip(b"\n")
-        lines.append(body[body.rfind(b"\n") + 1:].decode("utf-8", "replace"))
-        position += size + 1
-    return lines
-
-
-def quoted_path(path: str) -> str:
-    """Quote a path for fast-import when it could be misread (ids are safe file names, so rarely)."""
-    if path.startswith('"') or any(c in path for c in "\n\\ "):
-        return json.dumps(path, ensure_ascii=False)
-    return path
-
-
-def lstat(path: Path) -> int:
-    """Return the mode of path itself (a link is not followed), 0 when there is nothing."""
-    try:
-        return os.lstat(path).st_mode
-    except FileNotFoundError:
-        return 0
 
 
 def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:

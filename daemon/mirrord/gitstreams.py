@@ -1,0 +1,51 @@
+"""The bytes git's batch commands read and write: a commit for `git fast-import`, `git cat-file --batch` answers.
+
+Built and parsed apart from running git (`publish` does that), so the formats are kept and tested in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mirrord.model import PageFile
+
+
+def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], deleted: list[str], message: str,
+                       environment: dict[str, str]) -> bytes:
+    """Return the `git fast-import` commands of one commit: the files, the deletions, on top of parent."""
+    when = f"{int(time.time())} +0000"
+    author = f"{environment['GIT_AUTHOR_NAME']} <{environment['GIT_AUTHOR_EMAIL']}> {when}"
+    committer = f"{environment['GIT_COMMITTER_NAME']} <{environment['GIT_COMMITTER_EMAIL']}> {when}"
+    text = message.encode("utf-8")
+    parts = [f"commit {ref}\nauthor {author}\ncommitter {committer}\ndata {len(text)}\n".encode(), text, b"\n"]
+    if parent:
+        parts.append(f"from {parent}\n".encode())
+    parts += [f"D {quoted_path(path)}\n".encode() for path in deleted]
+    for file in files:
+        parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
+    return b"".join(parts)
+
+
+def batch_last_lines(answer: bytes, count: int) -> list[str]:
+    """Return the last line of each of count objects in `git cat-file --batch` output ("" for a missing one)."""
+    lines, position = [], 0
+    for _ in range(count):
+        end = answer.index(b"\n", position)
+        header = answer[position:end].split()
+        position = end + 1
+        if len(header) != 3 or not header[2].isdigit():
+            lines.append("")
+            continue
+        size = int(header[2])
+        body = answer[position:position + size].rstrip(b"\n")
+        lines.append(body[body.rfind(b"\n") + 1:].decode("utf-8", "replace"))
+        position += size + 1
+    return lines
+
+
+def quoted_path(path: str) -> str:
+    """Quote a path for fast-import when it could be misread (ids are safe file names, so rarely)."""
+    if path.startswith('"') or any(c in path for c in "\n\\ "):
+        return json.dumps(path, ensure_ascii=False)
+    return path
