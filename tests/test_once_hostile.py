@@ -267,3 +267,22 @@ def test_a_nine_megabyte_title_makes_a_page_of_a_few_kilobytes(tmp_path, site):
     page = (repo / "pages" / "news" / "a1.md").read_text(encoding="utf-8")
     assert len(page) < 5_000 and page.startswith("### Nine megabytes of title") and "…" in page.splitlines()[0]
     assert (repo / "indexes" / "news.md").stat().st_size < 2_000
+
+
+def test_a_listing_of_thousands_fetches_a_bounded_number_of_pages_and_max_new_leaves_the_rest(tmp_path, site):
+    links = "".join(f'<li><a href="/news/n{n}.html">Story {n}</a></li>' for n in range(3000, 0, -1))
+    url = site.add("/news/", f'<html><body><ul class="news">{links}</ul></body></html>')
+    for n in range(2990, 3001):
+        add_article(site, f"n{n}")
+    config, remote = write_config(tmp_path, {"big": (url, "ul.news a")}, mirror="keep = 3")
+    config.write_text(config.read_text(encoding="utf-8").replace('content = "div.body"',
+                                                                 'content = "div.body"\nmax_new = 4'), encoding="utf-8")
+    run = mirrord(config, "once")
+    assert run.code == 0, run.stdout + run.stderr
+    fetched = [n for n in range(1, 3001) if site.requested(f"/news/n{n}.html")]
+    assert fetched == [2997, 2998, 2999, 3000], "the newest max_new, nothing below"
+    assert [e["new"] for e in status_events(tmp_path) if e["event"] == "channel.capped"] == [2], \
+        "2 x keep new articles are worth fetching; 4 were, 2 wait for the next cycle"
+    run = mirrord(config, "once")
+    assert run.code == 0 and [n for n in range(1, 3001) if site.requested(f"/news/n{n}.html")] == [
+        2995, 2996, 2997, 2998, 2999, 3000], "the next cycle fetches those that waited, and no more"
