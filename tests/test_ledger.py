@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from mirrord.articles import PageLinks, links_in
 from mirrord.identity import identity
 from mirrord.ledger import LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.model import Discovery, Entry, LedgerRow
@@ -164,3 +165,27 @@ def test_the_planner_does_no_io():
     code = ("import sys, mirrord.ledger; print(sorted(m for m in ('sqlite3', 'httpx', 'git', 'mirrord.state', "
             "'mirrord.publish', 'mirrord.fetch') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+class CountingPages(dict):
+    """The mirror's url -> page map, counting how often it is walked whole."""
+
+    walks = 0
+
+    def __iter__(self):
+        CountingPages.walks += 1
+        return super().__iter__()
+
+    def items(self):
+        CountingPages.walks += 1
+        return super().items()
+
+
+def test_an_article_looks_up_only_the_links_its_page_has_never_the_whole_map():
+    """With links = "rewrite", copying the map of every page for each article made a cycle quadratic:
+    10,000 listed items spent 78 of 111 s there."""
+    pages = CountingPages({f"http://site.test/{n}.html": f"pages/world/{n}.md" for n in range(10_000)})
+    page = '<p><a href="/7.html">seven</a> <a href=\'http://site.test/8.html\'>eight</a> <a href=/99999.html>x</a></p>'
+    found = links_in(page, "http://site.test/1.html", PageLinks(pages, "pages/world/1.md"))
+    assert found == {"http://site.test/7.html": "../world/7.md", "http://site.test/8.html": "../world/8.md"}
+    assert CountingPages.walks == 0
