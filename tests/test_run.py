@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from daemon_run import DaemonProcess, NotifySocket, schedule_every, wait_for, without_source
-from fixture_site import add_article, populate
+from fixture_site import add_article, populate, set_body
 from httpsite import Site
 from mirror_run import bare_repository, git, mirrord, write_config
 
@@ -102,6 +102,44 @@ def test_daemon_publishes_on_schedule_tells_systemd_and_stops_cleanly(tmp_path, 
     [mirror] = status["mirrors"]
     [remote] = mirror["remotes"]
     assert remote["pushed_commit"] == git(bare, "rev-parse", "main").strip() and remote["last_error"] is None
+
+
+def metric(port: int, line: str) -> str | None:
+    """Return the value of a metric line (name and labels) the daemon serves, None when it serves none."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return next((found.split()[-1] for found in text.splitlines() if found.startswith(line + " ")), None)
+
+
+def test_a_redesign_under_the_daemon_makes_the_source_broken_loudly_until_it_publishes(tmp_path, site, daemons):
+    populate(site)
+    port = free_port()
+    config = schedule_every(write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git")),
+                            "1s", f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    daemon = daemons(config)
+    wait_for(lambda: daemon.logged("cycle.done", source="weekly"), what="weekly's first cycle")
+    for slug in ("new-look-one", "new-look-two"):  # the site's new layout: no div.story-text
+        add_article(site, "features", slug, f"Redesigned {slug}")
+        set_body(site, slug, None)
+        wait_for(lambda slug=slug: daemon.logged("article.skipped", article=slug), what=f"{slug} held back")
+
+    broken = wait_for(lambda: daemon.logged("source.broken", source="weekly"), what="source.broken")[0]
+    assert broken["level"] == "warning" and "div.story-text" in broken["error"]
+    weekly = {s["name"]: s for s in status_json(config, code=1)["sources"]}
+    assert weekly["weekly"]["attention"] == "broken" and "div.story-text" in weekly["weekly"]["held_back_reason"]
+    assert weekly["daily"]["attention"] is None, "its stubs held back again do not make it broken"
+    assert mirrord(config, "status").code == 1
+    assert metric(port, 'mirrord_source_broken{source="weekly"}') == "1.0"
+
+    success = metric(port, 'mirrord_source_last_success_timestamp_seconds{source="weekly"}')
+    cycles = len(daemon.logged("cycle.done", source="weekly"))
+    wait_for(lambda: len(daemon.logged("cycle.done", source="weekly")) >= cycles + 2, what="two more cycles")
+    assert metric(port, 'mirrord_source_last_success_timestamp_seconds{source="weekly"}') == success, \
+        "a broken source's cycles are no successes"
+
+    add_article(site, "features", "fixed-rules", "The rules match again")
+    wait_for(lambda: daemon.logged("source.recovered", source="weekly"), what="source.recovered")
+    wait_for(lambda: metric(port, 'mirrord_source_broken{source="weekly"}') == "0.0", what="the gauge back at 0")
+    assert daemon.stop() == 0
 
 
 def test_sighup_adds_a_source_and_a_broken_config_keeps_the_old_one(tmp_path, site, daemons):

@@ -33,13 +33,15 @@ def items_read(keep: int) -> int | None:
 
 
 async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetcher: Fetcher,
-                           report: Report) -> tuple[Discovery, Response] | None:
-    """Return the channel's entries and the response they came from; None when it failed (logged)."""
+                           report: Report, conditional: bool = True) -> tuple[Discovery, Response] | None:
+    """Return the channel's entries and the response they came from; None when it failed (logged). Not
+    conditional, the channel is read whole even if it did not change: a held-back article of it is due."""
     context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
     if backed_off(channel, state, report, context):
         return None
     try:
-        response = await fetcher.get(channel.url, *state.validators(mirror.name, channel.name, channel.url))
+        validators = state.validators(mirror.name, channel.name, channel.url) if conditional else (None, None)
+        response = await fetcher.get(channel.url, *validators)
         discovery = read_channel(channel, response, items_read(mirror.keep))
     except (FetchError, DiscoverError) as error:
         log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--source", metavar="NAME", help="only this source")
     status.add_argument("--level", choices=LEVELS, default="info", help="with --follow: only events of this "
                         "level and above [info]")
+    retry = commands.add_parser("retry", help="fetch the held-back articles (given up or waiting) again next cycle")
+    retry.add_argument("--source", metavar="NAME", help="only this source's [all sources]")
     check = commands.add_parser("check", help="validate the config; exit 2 listing every problem")
     check.add_argument("--network", action="store_true", help="also reach every channel URL and every remote "
                        "(read only)")
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_run(config, args)
         if args.command == "status":
             return command_status(config, args)
+        if args.command == "retry":
+            return command_retry(config, args)
         return command_once(config, args)
     except ConfigError as error:
         say(f"mirrord: {error.headline}, {len(error.problems)} problem(s):\n{error}", sys.stderr, lines=True)
@@ -174,18 +178,22 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
     else:
         configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
         reports = run_once(config, args.sources, options)
+    broken: set[str] = set()
     if not args.dry_run:
         names = args.sources or list(config.sources)
-        record_results(config, [(r.mirror, result) for r in reports for result in source_results(config, r, names)],
-                       started)
+        broken = record_results(config, [(r.mirror, result) for r in reports
+                                         for result in source_results(config, r, names)], started)
     for report in reports:
         print_report(report, args.dry_run)
+    for name in sorted(broken):
+        say(f"source {name} is broken: every article it fetched was held back, cycle after cycle; "
+            f"mirrord status --source {name} says why", sys.stderr)
     for report in reports:
         if report.locked:
             say(f"mirrord: {report.failures[0]}", sys.stderr)
     if any(r.locked for r in reports):
         return EXIT_LOCKED
-    return EXIT_OK if all(r.ok for r in reports) else EXIT_PARTIAL
+    return EXIT_OK if all(r.ok for r in reports) and not broken else EXIT_PARTIAL
 
 
 def lock_wait_of(environ: Mapping[str, str]) -> float | None:
@@ -211,7 +219,7 @@ def print_report(report: Report, dry_run: bool) -> None:
     lines = ([f"  + {path}" + (f" (named apart: {report.renamed[path]} is another article's)"
                               if path in report.renamed else "") for path in report.published]
              + [f"  - {path}" for path in report.pruned]
-             + [f"  held back {url}: {reason}" for url, reason in report.held_back]
+             + [f"  held back {url}: {reason}" for url, reason, _ in report.held_back]
              + [f"  skipped {url}: {reason}" for url, reason in report.skipped]
              + [f"  failed: {failure}" for failure in report.failures]
              + [f"  pushed to {remote}" for remote in report.pushed])
@@ -251,9 +259,7 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
     """Print what the state says, reading it where the config says it is (never creating one); exit 1 when
     a source is failing or a remote's last push failed. With --source, that source and its mirror only, and
     every error whole."""
-    if args.source and args.source not in config.sources:
-        print(f"mirrord: no source named {args.source} in {config.path} "
-              f"(sources: {', '.join(config.sources) or 'none'})", file=sys.stderr)
+    if args.source and not known_source(config, args.source):
         return EXIT_CONFIG
     if args.follow:
         return follow_log(config, args.level, args.source)
@@ -270,6 +276,33 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
         print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now,
                      whole=bool(args.source))
     return EXIT_PARTIAL if is_troubled(sources, mirrors) else EXIT_OK
+
+
+def known_source(config: Config, name: str) -> bool:
+    """Tell whether the config has a source of that name; say which it has when not."""
+    if name in config.sources:
+        return True
+    print(f"mirrord: no source named {name} in {config.path} (sources: {', '.join(config.sources) or 'none'})",
+          file=sys.stderr)
+    return False
+
+
+def command_retry(config: Config, args: argparse.Namespace) -> int:
+    """Make the held-back articles of a source (of all when unnamed), given up or waiting, due again, so that
+    the next cycle fetches them: after the rules were fixed, or a stub was filled in."""
+    if args.source and not known_source(config, args.source):
+        return EXIT_CONFIG
+    from mirrord.preflight import require_places
+    from mirrord.state import State
+
+    require_places(config)
+    state = State(config.state_dir / "state.sqlite3")
+    try:
+        count = state.retry_held_back([args.source] if args.source else list(config.sources))
+    finally:
+        state.close()
+    print(f"{count} held-back article(s) of {args.source or 'every source'} will be fetched next cycle")
+    return EXIT_OK
 
 
 def follow_log(config: Config, level: str, source: str | None) -> int:

@@ -228,7 +228,8 @@ def build_channel(source: str, name: str, values: dict[str, Any], source_values:
     hosts = frozenset(source_values["hosts"]) if source_values["hosts"] is not None else default_hosts
     return Channel(name=name, title=values["title"] or name, source=source, url=values["url"] or "",
                    items=values["items"], rules=Rules(**rules, min_text=source_values["min_text"], hosts=hosts,
-                                                      image_hosts=source_values["image_hosts"]))
+                                                      image_hosts=source_values["image_hosts"],
+                                                      give_up_after=source_values["give_up_after"]))
 
 
 def check_whole(mirrors: dict[str, Mirror], sources: dict[str, Source | None], found: Collector) -> None:

@@ -16,9 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from mirrord.log import add_listener, printable, remove_listener
-from mirrord.status import MirrorStatus, SourceStatus, first_line
+from mirrord.status import MirrorStatus, SourceStatus, broken_reason, first_line
 
-ATTENTION_STYLES = {"failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
+ATTENTION_STYLES = {"broken": "bold red", "failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
 LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "bold red", "critical": "bold red"}
 NOT_DETAILS = {"ts", "level", "event", "logger", "source", "channel", "mirror", "exception"}
 
@@ -66,11 +66,12 @@ def cut(text: str) -> Text:
 
 
 def sources_table(sources: list[SourceStatus], now: datetime) -> Table:
-    table = one_line_table("Sources", ("source", "mirror", "last run", "next run", "fails", "24 h", "published",
-                                       "result"), right=("fails", "24 h"))
+    table = one_line_table("Sources", ("source", "mirror", "last run", "next run", "fails", "held", "24 h",
+                                       "published", "result"), right=("fails", "held", "24 h"))
     for s in sources:
         table.add_row(*map(cell, (s.name, s.mirror, relative(s.last_cycle, now), relative(s.next_run, now),
-                                  str(s.failures), str(s.published_24h), relative(s.last_published, now),
+                                  str(s.failures), str(s.held_back), str(s.published_24h),
+                                  relative(s.last_published, now),
                                   s.attention or s.result)), style=ATTENTION_STYLES.get(s.attention or ""))
     return table
 
@@ -100,9 +101,9 @@ def remotes_table(mirrors: list[MirrorStatus], now: datetime) -> Table:
 
 
 def errors(sources: list[SourceStatus], mirrors: list[MirrorStatus], whole: bool) -> list[tuple[str, str]]:
-    """Return (who, error) for every source and remote whose last try failed; who names all those that
-    failed the same way (a failed push fails every source of its mirror). Errors are cut to their first
-    meaningful line unless whole."""
+    """Return (who, error) for every source and remote whose last try failed, and every broken source; who
+    names all those that failed the same way (a failed push fails every source of its mirror). Errors are cut
+    to their first meaningful line unless whole."""
     shorten = (lambda text: text) if whole else first_line
     found: dict[str, list[str]] = {}
     for m in mirrors:
@@ -112,6 +113,8 @@ def errors(sources: list[SourceStatus], mirrors: list[MirrorStatus], whole: bool
     for s in sources:
         if s.error:
             found.setdefault(shorten(s.error), []).append(s.name)
+        if s.attention == "broken":
+            found.setdefault(shorten(broken_reason(s)), []).append(s.name)
     return [(", ".join(dict.fromkeys(who)), error) for error, who in found.items()]
 
 
@@ -122,6 +125,8 @@ def print_status(console: Console, sources: list[SourceStatus], mirrors: list[Mi
     for table in (sources_table(sources, now), mirrors_table(mirrors), remotes_table(mirrors, now)):
         console.print(table)
         console.print()
+    if whole:
+        print_held_back(console, sources, now)
     found = errors(sources, mirrors, whole)
     if found:
         console.print(Text("Errors" + ("" if whole else " (whole: mirrord status --source NAME, or --json)"),
@@ -129,6 +134,20 @@ def print_status(console: Console, sources: list[SourceStatus], mirrors: list[Mi
     for who, error in found:
         console.print(Text.assemble((f"{printable(who)}: ", "bold red"), printable(error)), no_wrap=not whole,
                       overflow="ellipsis", crop=not whole)
+
+
+def print_held_back(console: Console, sources: list[SourceStatus], now: datetime) -> None:
+    """Print each held-back article of the sources with its attempts, whether it waits or was given up, and
+    its reason whole: what `mirrord retry` would bring back."""
+    records = [record for s in sources for record in s.articles_held_back]
+    if not records:
+        return
+    console.print(Text("Held back (fetched again: mirrord retry --source NAME)", style="bold"))
+    for r in records:
+        state = "given up" if r.gave_up else f"tried {r.attempts}x, last {relative(r.last_attempt, now)}"
+        console.print(Text.assemble((f"{printable(r.url)}", "bold"), f" ({r.source}/{r.channel}, {state}): ",
+                                    printable(r.reason)))
+    console.print()
 
 
 def event_line(event: dict) -> Text:

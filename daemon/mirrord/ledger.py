@@ -114,7 +114,7 @@ def lookups(found: Iterable[tuple[Channel, Discovery]]) -> tuple[set[str], set[t
 
 
 def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebuilt: bool, now: datetime,
-                 keep: int = 0) -> FetchPlan:
+                 keep: int = 0, waiting: frozenset[str] = frozenset()) -> FetchPlan:
     """Decide what to fetch: articles a channel has not published yet, each once even when several
     channels list it, each under a page name no other article of its channel has.
 
@@ -126,6 +126,8 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
     Right after the ledger was rebuilt, entries listed below a page the
     mirror has are taken as old ones that `keep` dropped before they were ever written, and recorded
     without being published.
+    Held-back articles whose next attempt is not due, or that were given up, (their identities: `waiting`)
+    are not fetched: they stay new, neither recorded nor fetched, until they are due or retried.
     """
     plan = FetchPlan()
     fresh: dict[str, list[Entry]] = {}
@@ -147,7 +149,7 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
     for channel, _ in found:
         for entry in fresh[channel.name]:
             plan.listed.append((channel, entry))
-            if entry.key not in published and entry.key not in fetching:
+            if entry.key not in published and entry.key not in fetching and entry.key not in waiting:
                 fetching.add(entry.key)
                 plan.candidates.append(Candidate(entry, channel))
     return plan

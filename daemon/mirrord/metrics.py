@@ -25,7 +25,11 @@ class Metrics:
         self.push_failures = Counter("mirrord_push_failures", "Failed pushes", ["mirror", "remote"],
                                      registry=self.registry)
         self.source_success = Gauge("mirrord_source_last_success_timestamp_seconds", "End of the last cycle "
-                                    "without failures", ["source"], registry=self.registry)
+                                    "without failures of a source that is not broken", ["source"],
+                                    registry=self.registry)
+        self.source_broken = Gauge("mirrord_source_broken", "1 while a source holds back every article it fetches "
+                                   "(its rules no longer match the site), else 0", ["source"], registry=self.registry)
+        self.broken: set[str] = set()
         self.remote_success = Gauge("mirrord_remote_last_success_timestamp_seconds", "Time of the last push",
                                     ["mirror", "remote"], registry=self.registry)
         self.cycle_seconds = Histogram("mirrord_cycle_duration_seconds", "Duration of a source's cycle",
@@ -44,10 +48,20 @@ class Metrics:
             self.push_failures.labels(event.get("mirror", ""), event.get("remote", "")).inc()
         elif name == "push.done":
             self.remote_success.labels(event.get("mirror", ""), event.get("remote", "")).set(time.time())
+        elif name in ("source.broken", "source.recovered"):
+            self.note_broken(source, name == "source.broken")
         elif name == "cycle.done":
             self.cycle_seconds.labels(source).observe(event.get("duration_ms", 0) / 1000)
-            if not event.get("failed"):
+            if not event.get("failed") and source not in self.broken:
                 self.source_success.labels(source).set(time.time())
+
+    def note_broken(self, source: str, broken: bool) -> None:
+        """Set a source's broken gauge; a broken source's cycles are no successes, whatever they say."""
+        self.source_broken.labels(source).set(int(broken))
+        if broken:
+            self.broken.add(source)
+        else:
+            self.broken.discard(source)
 
 
 def serve_metrics(listen: str) -> Metrics:

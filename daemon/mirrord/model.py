@@ -57,6 +57,7 @@ class Rules:
     # The source's image_hosts and its mirror's: pictures from other hosts come from public addresses only.
     image_hosts: frozenset[str] = frozenset()
     max_new: int | None = None
+    give_up_after: int = 7 * 86400  # seconds a held-back article is tried again before it is given up
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,9 @@ class SourceResult:
     published: list[str] = field(default_factory=list)
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    fetched: int = 0  # articles whose page was fetched: extracted or held back
+    held_back: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
+    first_held_back: int = 0  # articles held back for the first time (not a retry)
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,26 @@ class SourceRecord:
     error: str | None
     failures: int
     next_run: datetime | None
+    fetched: int = 0  # of the last cycle that fetched any article
+    held_back: int = 0  # of the same cycle
+    broken_cycles: int = 0  # cycles in a row that held back every article fetched (see outcome.broken_cycles)
+    held_back_reason: str | None = None  # the last reason an article was held back, while it matters
+
+
+@dataclass(frozen=True)
+class HeldBackRecord:
+    """An article held back, as the state remembers it: why, how often, since when, and whether given up."""
+
+    mirror: str
+    channel: str
+    key: str
+    source: str
+    url: str
+    reason: str
+    attempts: int
+    first_attempt: datetime
+    last_attempt: datetime
+    gave_up: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from mirrord.log import get_logger
 from mirrord.model import Config, SourceResult
 from mirrord.state import State
+
+log = get_logger()
+# A source is broken when this many cycles in a row (or more) fetched articles and held back every one:
+# a site redesign that the `content` selector no longer matches looks like this, and nothing fails.
+BROKEN_AFTER = 2
 
 
 @dataclass
@@ -15,7 +21,9 @@ class Report:
 
     mirror: str
     published: list[str] = field(default_factory=list)
-    held_back: list[tuple[str, str]] = field(default_factory=list)
+    held_back: list[tuple[str, str, str]] = field(default_factory=list)  # (url, reason, channel)
+    fetched: dict[str, int] = field(default_factory=dict)  # channel -> articles whose page was fetched
+    first_held_back: dict[str, int] = field(default_factory=dict)  # channel -> articles held back the first time
     skipped: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -43,16 +51,56 @@ def source_results(config: Config, report: Report, names: list[str]) -> list[Sou
         published = [path for path in report.published if owners.get(path.split("/")[1]) == source.name]
         failed = [failure for failure in report.failures
                   if not failure.startswith("channel ") or failure.startswith(f"channel {source.name}/")]
-        results.append(SourceResult(source.name, published, failed=failed))
+        held_back = [(url, reason) for url, reason, channel in report.held_back if owners.get(channel) == source.name]
+        fetched, first = (sum(count for channel, count in counts.items() if owners.get(channel) == source.name)
+                          for counts in (report.fetched, report.first_held_back))
+        results.append(SourceResult(source.name, published, failed=failed, fetched=fetched, held_back=held_back,
+                                    first_held_back=first))
     return results
 
 
-def record_results(config: Config, results: list[tuple[str, SourceResult]], started: datetime) -> None:
-    """Record each (mirror, result) of a cycle that started at `started` and ends now."""
+def broken_cycles(previous: int, result: SourceResult) -> int:
+    """Return the cycles in a row, this one included, that held back every article they fetched, new ones
+    among them.
+
+    Publishing anything ends the run. A cycle that fetched nothing new (no new article, a failing channel,
+    only a stub or video page tried again) says nothing about the rules and leaves the count as it was: a
+    quiet cycle never hides a broken source, and a source with one stub that stays held back is not broken."""
+    if result.published:
+        return 0
+    if result.first_held_back and len(result.held_back) >= result.fetched:
+        return previous + 1
+    return previous
+
+
+def record_results(config: Config, results: list[tuple[str, SourceResult]], started: datetime) -> set[str]:
+    """Record each (mirror, result) of a cycle that started at `started` and ends now; return the sources
+    that are broken (see BROKEN_AFTER), each logged as `source.broken` every cycle it stays so."""
     duration_ms = int((datetime.now(timezone.utc) - started).total_seconds() * 1000)
     state = State(config.state_dir / "state.sqlite3")
+    broken = set()
     try:
         for mirror, result in results:
-            state.source_cycle_done(mirror, result, started, duration_ms)
+            previous = state.broken_cycles(result.source)
+            count = broken_cycles(previous, result)
+            state.source_cycle_done(mirror, result, started, duration_ms, count)
+            if note_broken(mirror, result, previous, count, state):
+                broken.add(result.source)
     finally:
         state.close()
+    return broken
+
+
+def note_broken(mirror: str, result: SourceResult, previous: int, count: int, state: State) -> bool:
+    """Log a broken source (a warning every cycle, so that alerts and metrics see it after a restart too)
+    and its recovery (once); tell whether it is broken."""
+    if count >= BROKEN_AFTER:
+        record = state.source_records()[result.source]
+        log.warning("source.broken", mirror=mirror, source=result.source, broken_cycles=count,
+                    fetched=record.fetched, held_back=record.held_back,
+                    error=f"every article fetched was held back, {count} cycles in a row: "
+                          f"{record.held_back_reason}")
+        return True
+    if previous >= BROKEN_AFTER and count == 0:
+        log.info("source.recovered", mirror=mirror, source=result.source, new=len(result.published))
+    return False

@@ -20,6 +20,7 @@ from mirrord.commit import commit_plan
 from mirrord.credentials import secrets_of
 from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
+from mirrord.heldback import remember, waiting
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
@@ -138,14 +139,18 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
                   rebuilt: bool) -> Collected:
-    """Discover every channel, plan against the ledger, then fetch and extract the new articles, all
-    concurrently."""
+    """Discover every channel, plan against the ledger (held-back articles that are not due wait), then
+    fetch and extract the new articles, all concurrently; remember what was held back."""
+    now = datetime.now(timezone.utc)
+    held = waiting(state.held_back(mirror.name), now)
     channels = [channel for source in sources for channel in source.channels]
-    discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report) for c in channels))
+    discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report,
+                                                          conditional=c.name not in held.unconditional)
+                                         for c in channels))
     read = [(channel, found) for channel, found in zip(channels, discoveries, strict=True) if found is not None]
     found = [(channel, discovery) for channel, (discovery, _) in read]
     view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
-    plan = plan_fetches(view, found, rebuilt, datetime.now(timezone.utc), mirror.keep)
+    plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     for channel, left in plan.left.items():
         log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,
@@ -153,19 +158,26 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     pages = page_urls(view, plan)
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
     validators = {channel: response for channel, (_, response) in read}
-    return Collected(plan, view, validators, [result.article for result in results if note_fetched(result, report)])
+    first = remember(mirror, results, state, datetime.now(timezone.utc))
+    return Collected(plan, view, validators,
+                     [result.article for result in results if note_fetched(result, report, first)])
 
 
-def note_fetched(result: Fetched, report: Report) -> bool:
-    """Put a candidate that yielded no article in the report (its channel's validators are then not saved,
-    so that it is tried again); tell whether it yielded one."""
+def note_fetched(result: Fetched, report: Report, first_held_back: set[str]) -> bool:
+    """Count a candidate whose page was fetched, and put one that yielded no article in the report (its
+    channel's validators are then not saved, so that it is tried again when due); tell whether it yielded one."""
+    channel = result.candidate.channel.name
+    if result.article is not None or result.held_back is not None:
+        report.fetched[channel] = report.fetched.get(channel, 0) + 1
+    if result.candidate.entry.key in first_held_back:
+        report.first_held_back[channel] = report.first_held_back.get(channel, 0) + 1
     if result.article is not None:
         return True
     if result.held_back is not None:
-        report.held_back.append((result.candidate.entry.url, result.held_back))
+        report.held_back.append((result.candidate.entry.url, result.held_back, channel))
     if result.failure is not None:
         report.failures.append(result.failure)
-    report.unfinished_channels.add(result.candidate.channel.name)
+    report.unfinished_channels.add(channel)
     return False
 
 

@@ -1,7 +1,8 @@
 """When to try again: the one place that turns failures and times into waits. Pure functions.
 
-Three things are retried, each on its own clock: a request within one cycle (seconds), a channel that
-fails cycle after cycle (minutes to hours), a remote that refuses pushes (minutes to an hour). The
+Four things are retried, each on its own clock: a request within one cycle (seconds), a channel that
+fails cycle after cycle (minutes to hours), a remote that refuses pushes (minutes to an hour), an article
+held back (every cycle at first, then hours to a day, until given up). The
 state stores only counts and times; what they mean is decided here.
 """
 
@@ -21,6 +22,13 @@ CHANNEL_BACKOFF_CAP = {True: 6 * 3600, False: 24 * 3600}
 PUSH_BACKOFF_BASE = 60
 PUSH_BACKOFF_CAP = 3600
 MAX_DOUBLINGS = 20
+# A held-back article (a video page, a stub, a page the rules do not match) is tried every cycle for its
+# first HELD_BACK_FREE_ATTEMPTS attempts, since a page still being written fills in soon; then the wait
+# doubles from an hour up to a day, and after the source's `give_up_after` it is given up (until
+# `mirrord retry`): a page that stays empty would otherwise be fetched and warned about forever.
+HELD_BACK_FREE_ATTEMPTS = 3
+HELD_BACK_BACKOFF_BASE = 3600
+HELD_BACK_BACKOFF_CAP = 24 * 3600
 
 
 def doubling(base: float, cap: float, doublings: int) -> float:
@@ -50,3 +58,17 @@ def push_retry_at(failures: int, last_attempt: datetime | None) -> datetime | No
     if failures <= 0 or last_attempt is None:
         return None
     return last_attempt + timedelta(seconds=doubling(PUSH_BACKOFF_BASE, PUSH_BACKOFF_CAP, failures - 1))
+
+
+def held_back_retry_at(attempts: int, last_attempt: datetime) -> datetime | None:
+    """Return when an article held back `attempts` times, last at `last_attempt`, may be fetched again;
+    None when it is fetched next cycle as usual."""
+    if attempts < HELD_BACK_FREE_ATTEMPTS:
+        return None
+    delay = doubling(HELD_BACK_BACKOFF_BASE, HELD_BACK_BACKOFF_CAP, attempts - HELD_BACK_FREE_ATTEMPTS)
+    return last_attempt + timedelta(seconds=delay)
+
+
+def held_back_gives_up(first_attempt: datetime, now: datetime, give_up_after: int) -> bool:
+    """Tell whether an article held back since `first_attempt` is given up: `give_up_after` seconds passed."""
+    return now - first_attempt >= timedelta(seconds=give_up_after)

@@ -150,10 +150,10 @@ class Daemon:
         with structlog.contextvars.bound_contextvars(source=name, mirror=source.mirror):
             started = datetime.now(timezone.utc)
             results = cycle(config, source)
-            record_results(config, results, started)
+            broken = record_results(config, results, started)
             job = self.scheduler.get_job(job_id(name))
             self.remember_next_run(source, job.next_run_time if job else None)
-            self.failing[name] = any(result.failed for _, result in results)
+            self.failing[name] = bool(broken) or any(result.failed for _, result in results)
             new = sum(len(result.published) for _, result in results)
             notify(status_line(f"last cycle {started:%H:%M:%S} UTC: {name} {new} new, "
                                f"{'failed' if self.failing[name] else 'ok'}; {len(config.sources)} sources, "

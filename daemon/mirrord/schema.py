@@ -274,6 +274,8 @@ SOURCE_KEYS = (
     Key("cron", cron, None, "crontab schedule instead of every", '"*/15 * * * *"'),
     *RULE_KEYS,
     Key("min_text", integer(0), 20, "articles with less extracted text are held back, not published", "20"),
+    Key("give_up_after", duration, 7 * 86400, "a held-back article is tried again, less and less often, for this "
+        "long, then given up until `mirrord retry` [7d]", '"7d"'),
     Key("hosts", strings(text), None, "hosts article URLs may point to [the channel URLs' hosts]",
         '["www.ntdtv.com"]'),
     Key("image_hosts", strings(host_name), (), IMAGE_HOSTS_DOC + ", besides the mirror's",

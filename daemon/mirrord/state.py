@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mirrord.identity import identity
-from mirrord.model import Health, LedgerRow, SourceRecord, SourceResult
+from mirrord.model import Health, HeldBackRecord, LedgerRow, SourceRecord, SourceResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS channel_validators (
     PRIMARY KEY (mirror, channel));
 CREATE TABLE IF NOT EXISTS sources (
     source TEXT PRIMARY KEY, mirror TEXT NOT NULL, last_cycle TEXT, duration_ms INTEGER,
-    published INTEGER NOT NULL DEFAULT 0, error TEXT, failures INTEGER NOT NULL DEFAULT 0, next_run TEXT);
+    published INTEGER NOT NULL DEFAULT 0, error TEXT, failures INTEGER NOT NULL DEFAULT 0, next_run TEXT,
+    fetched INTEGER NOT NULL DEFAULT 0, held_back INTEGER NOT NULL DEFAULT 0,
+    broken_cycles INTEGER NOT NULL DEFAULT 0, held_back_reason TEXT);
 CREATE TABLE IF NOT EXISTS channels (
     source TEXT NOT NULL, channel TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT, last_attempt TEXT, last_success TEXT, transient INTEGER NOT NULL DEFAULT 1,
@@ -39,10 +41,15 @@ CREATE TABLE IF NOT EXISTS remotes (
     PRIMARY KEY (mirror, remote));
 CREATE TABLE IF NOT EXISTS mirrors (
     mirror TEXT PRIMARY KEY, head TEXT, commits INTEGER, size_bytes INTEGER, updated TEXT);
+CREATE TABLE IF NOT EXISTS held_back (
+    mirror TEXT NOT NULL, channel TEXT NOT NULL, key TEXT NOT NULL, source TEXT NOT NULL, url TEXT NOT NULL,
+    reason TEXT NOT NULL, attempts INTEGER NOT NULL, first_attempt TEXT NOT NULL, last_attempt TEXT NOT NULL,
+    gave_up INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (mirror, channel, key));
 CREATE TABLE IF NOT EXISTS pending (
     mirror TEXT PRIMARY KEY, base TEXT NOT NULL, new_rows TEXT NOT NULL, pruned_rows TEXT NOT NULL);
 """
 ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq, key"
+HELD_BACK_COLUMNS = "mirror, channel, key, source, url, reason, attempts, first_attempt, last_attempt, gave_up"
 # Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them.
 LATE_INDEXES = "CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);"
 
@@ -50,7 +57,11 @@ LATE_INDEXES = "CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, 
 WAL_ATTEMPTS = 100
 # Columns added after the first release: (table, column, definition), added to older databases on open.
 ADDED_COLUMNS = (("channels", "transient", "INTEGER NOT NULL DEFAULT 1"),
-                 ("articles", "key", "TEXT NOT NULL DEFAULT ''"))
+                 ("articles", "key", "TEXT NOT NULL DEFAULT ''"),
+                 ("sources", "fetched", "INTEGER NOT NULL DEFAULT 0"),
+                 ("sources", "held_back", "INTEGER NOT NULL DEFAULT 0"),
+                 ("sources", "broken_cycles", "INTEGER NOT NULL DEFAULT 0"),
+                 ("sources", "held_back_reason", "TEXT"))
 
 
 def use_wal(db: sqlite3.Connection) -> None:
@@ -109,6 +120,12 @@ def to_row(values: tuple) -> LedgerRow:
     mirror, channel, id_, path, title, url, source, time, commit, pruned, seq, key = values
     return LedgerRow(mirror, channel, id_, path, title, url, source, datetime.fromisoformat(time), commit,
                      bool(pruned), seq, key)
+
+
+def to_held_back(values: tuple) -> HeldBackRecord:
+    mirror, channel, key, source, url, reason, attempts, first, last, gave_up = values
+    return HeldBackRecord(mirror, channel, key, source, url, reason, attempts, datetime.fromisoformat(first),
+                          datetime.fromisoformat(last), bool(gave_up))
 
 
 class State:
@@ -255,18 +272,33 @@ class State:
             return Health()
         return Health(found[0], found[1] or "", parse_time(found[2]), bool(found[3]))
 
-    def source_cycle_done(self, mirror: str, result: SourceResult, started: datetime, duration_ms: int) -> None:
-        """Record a source's cycle; its failures count up while cycles fail and go back to 0 on a clean one."""
+    def source_cycle_done(self, mirror: str, result: SourceResult, started: datetime, duration_ms: int,
+                          broken_cycles: int = 0) -> None:
+        """Record a source's cycle; its failures count up while cycles fail and go back to 0 on a clean one.
+        The fetched and held-back counts and the held-back reason are those of the last cycle that fetched
+        any article, so that a cycle with nothing new does not wipe out why a source is broken."""
         error = result.failed[0] if result.failed else None
+        reason = result.held_back[0][1] if result.held_back else None
         with self.db:
             self.db.execute(
-                "INSERT INTO sources (source, mirror, last_cycle, duration_ms, published, error, failures) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET mirror = excluded.mirror, "
+                "INSERT INTO sources (source, mirror, last_cycle, duration_ms, published, error, failures, fetched, "
+                "held_back, broken_cycles, held_back_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET mirror = excluded.mirror, "
                 "last_cycle = excluded.last_cycle, duration_ms = excluded.duration_ms, "
                 "published = excluded.published, error = excluded.error, "
-                "failures = CASE WHEN excluded.error IS NULL THEN 0 ELSE failures + 1 END",
+                "failures = CASE WHEN excluded.error IS NULL THEN 0 ELSE failures + 1 END, "
+                "fetched = CASE WHEN excluded.fetched > 0 THEN excluded.fetched ELSE fetched END, "
+                "held_back = CASE WHEN excluded.fetched > 0 THEN excluded.held_back ELSE held_back END, "
+                "broken_cycles = excluded.broken_cycles, "
+                "held_back_reason = CASE WHEN excluded.held_back_reason IS NOT NULL THEN excluded.held_back_reason "
+                "WHEN excluded.broken_cycles > 0 THEN held_back_reason END",
                 (result.source, mirror, started.isoformat(timespec="seconds"), duration_ms, len(result.published),
-                 error, 1 if error else 0))
+                 error, 1 if error else 0, result.fetched, len(result.held_back), broken_cycles, reason))
+
+    def broken_cycles(self, source: str) -> int:
+        """Return how many cycles in a row the source held back every article it fetched."""
+        found = self.db.execute("SELECT broken_cycles FROM sources WHERE source = ?", (source,)).fetchone()
+        return found[0] if found else 0
 
     def source_scheduled(self, source: str, mirror: str, next_run: datetime | None) -> None:
         """Remember when the daemon runs a source next, for `mirrord status` in another process."""
@@ -277,10 +309,16 @@ class State:
                             (source, mirror, when))
 
     def source_records(self) -> dict[str, SourceRecord]:
+        """Return what the state remembers of each source; a database of an older release, read by `status`
+        without being upgraded, has no broken counts yet: they read as none."""
+        present = {info[1] for info in self.db.execute("PRAGMA table_info(sources)")}
+        added = ", ".join(column if column in present else "0" if column != "held_back_reason" else "NULL"
+                          for column in ("fetched", "held_back", "broken_cycles", "held_back_reason"))
         cursor = self.db.execute("SELECT source, mirror, last_cycle, duration_ms, published, error, failures, "
-                                 "next_run FROM sources")
+                                 f"next_run, {added} FROM sources")
         return {values[0]: SourceRecord(values[0], values[1], parse_time(values[2]), values[3], values[4],
-                                        values[5], values[6], parse_time(values[7])) for values in cursor}
+                                        values[5], values[6], parse_time(values[7]), *values[8:])
+                for values in cursor}
 
     def published_since(self, source: str, since: datetime) -> int:
         """Return how many pages a source published since a time (an article in two channels counts once)."""
@@ -337,3 +375,47 @@ class State:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO mirrors VALUES (?, ?, ?, ?, ?)",
                             (mirror, head, commits, size_bytes, now()))
+
+    def held_back(self, mirror: str | None = None, source: str | None = None) -> list[HeldBackRecord]:
+        """Return the held-back articles of a mirror or a source (all when neither), oldest first. A database
+        of an older release, read by `status` without being upgraded, has none."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'held_back'").fetchone():
+            return []
+        cursor = self.db.execute(f"SELECT {HELD_BACK_COLUMNS} FROM held_back WHERE (?1 IS NULL OR mirror = ?1) "
+                                 "AND (?2 IS NULL OR source = ?2) ORDER BY first_attempt, url", (mirror, source))
+        return [to_held_back(values) for values in cursor]
+
+    def article_held_back(self, mirror: str, source: str, channel: str, key: str, url: str,
+                          reason: str) -> tuple[HeldBackRecord, bool]:
+        """Count one more attempt of a held-back article, with its latest reason (after `mirrord retry`, the
+        first again: its give-up clock starts over); return its record and whether it was held back before."""
+        where = "WHERE mirror = ? AND channel = ? AND key = ?"
+        known = self.db.execute(f"SELECT 1 FROM held_back {where}", (mirror, channel, key)).fetchone() is not None
+        with self.db:
+            self.db.execute(
+                f"INSERT INTO held_back ({HELD_BACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 0) "
+                "ON CONFLICT DO UPDATE SET url = excluded.url, reason = excluded.reason, attempts = attempts + 1, "
+                "first_attempt = CASE WHEN attempts = 0 THEN excluded.first_attempt ELSE first_attempt END, "
+                "last_attempt = excluded.last_attempt", (mirror, channel, key, source, url, reason, now(), now()))
+        found = self.db.execute(f"SELECT {HELD_BACK_COLUMNS} FROM held_back {where}", (mirror, channel, key))
+        return to_held_back(found.fetchone()), known
+
+    def give_up(self, mirror: str, channel: str, key: str) -> None:
+        with self.db:
+            self.db.execute("UPDATE held_back SET gave_up = 1 WHERE mirror = ? AND channel = ? AND key = ?",
+                            (mirror, channel, key))
+
+    def forget_held_back(self, mirror: str, channel: str, key: str) -> None:
+        """Forget an article that is held back no more (it was extracted)."""
+        with self.db:
+            self.db.execute("DELETE FROM held_back WHERE mirror = ? AND channel = ? AND key = ?",
+                            (mirror, channel, key))
+
+    def retry_held_back(self, sources: Iterable[str]) -> int:
+        """Make the held-back articles of the sources, given up or waiting, due next cycle, their attempts and
+        give-up clock started over; return how many. They stay known, so that being held back again is not
+        taken for a new article held back (see outcome.broken_cycles); being due, their channels are read
+        without validators (heldback.Waiting), so that a 304 does not hide them."""
+        with self.db:
+            return self.db.execute("UPDATE held_back SET attempts = 0, gave_up = 0 WHERE source IN "
+                                   "(SELECT value FROM json_each(?))", (json.dumps(sorted(set(sources))),)).rowcount

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 from mirrord.errors import Problem, SetupError
 from mirrord.log import scrub
-from mirrord.model import Config, SourceRecord
+from mirrord.model import Config, HeldBackRecord, SourceRecord
+from mirrord.outcome import BROKEN_AFTER
 from mirrord.preflight import existing_state
 from mirrord.schema import Invalid, remote_url
 from mirrord.state import State
@@ -40,6 +41,11 @@ class SourceStatus:
     published_24h: int
     last_published: datetime | None
     attention: str | None
+    fetched: int = 0  # of the last cycle that fetched any article
+    held_back: int = 0  # of the same cycle
+    broken_cycles: int = 0
+    held_back_reason: str | None = None
+    articles_held_back: tuple[HeldBackRecord, ...] = ()  # waiting to be tried again, or given up
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,9 @@ def is_quiet(publish_times: list[datetime], now: datetime) -> bool:
 
 
 def attention(record: SourceRecord | None, publish_times: list[datetime], now: datetime) -> str | None:
-    """Return why a source stands out (failing, quiet, overdue), None when it looks healthy."""
+    """Return why a source stands out (broken, failing, quiet, overdue), None when it looks healthy."""
+    if record and record.broken_cycles >= BROKEN_AFTER:
+        return "broken"
     if record and record.failures:
         return "failing"
     if is_quiet(publish_times, now):
@@ -90,8 +98,21 @@ def source_statuses(config: Config, state: State, now: datetime) -> list[SourceS
             name, source.mirror, record and record.last_cycle, record and record.duration_ms, result,
             record and record.error, record and record.next_run, record.failures if record else 0,
             state.published_since(name, now - timedelta(hours=24)), times[0] if times else None,
-            attention(record, times, now)))
+            attention(record, times, now), *held_back_of(record), tuple(state.held_back(source=name))))
     return statuses
+
+
+def held_back_of(record: SourceRecord | None) -> tuple[int, int, int, str | None]:
+    """Return (fetched, held back, broken cycles, held-back reason) as the state remembers them."""
+    if record is None:
+        return 0, 0, 0, None
+    return record.fetched, record.held_back, record.broken_cycles, record.held_back_reason
+
+
+def broken_reason(source: SourceStatus) -> str:
+    """Return why a broken source is broken, for the line `status` gives it."""
+    return (f"broken: held back all {source.held_back} articles fetched, {source.broken_cycles} cycles in a row: "
+            f"{source.held_back_reason}")
 
 
 def mirror_statuses(config: Config, state: State) -> list[MirrorStatus]:
@@ -133,9 +154,10 @@ def gather(config: Config, now: datetime | None = None) -> tuple[list[SourceStat
 
 
 def is_troubled(sources: list[SourceStatus], mirrors: list[MirrorStatus]) -> bool:
-    """Tell whether a source is failing (its last cycles failed) or a remote's last push failed: `status`
-    exits 1 then, so that a monitoring check needs no parsing."""
-    return any(s.failures for s in sources) or any(r.last_error for m in mirrors for r in m.remotes)
+    """Tell whether a source is failing (its last cycles failed) or broken (every article held back), or a
+    remote's last push failed: `status` exits 1 then, so that a monitoring check needs no parsing."""
+    return (any(s.failures or s.attention == "broken" for s in sources)
+            or any(r.last_error for m in mirrors for r in m.remotes))
 
 
 def first_line(error: str) -> str:
