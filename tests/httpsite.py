@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,11 +57,16 @@ class Site:
     Response and may be changed while the server runs, so a test can publish
     new articles between two mirror runs. Unknown paths get 404. Every request
     path is appended to `requests`, so tests can assert what was fetched.
+    `delay` seconds pass before each answer (a slow site), and `most_in_flight`
+    is the largest number of requests it was answering at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.routes: dict[str, Response] = {}
         self.requests: list[str] = []
+        self.delay = delay
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -135,12 +141,25 @@ class Site:
         with self._lock:
             self.requests.append(path)
 
+    def _answering(self, change: int) -> None:
+        with self._lock:
+            self.in_flight += change
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - name fixed by http.server
                 site._record(self.path)
+                site._answering(+1)
+                try:
+                    time.sleep(site.delay)
+                    self.answer()
+                finally:
+                    site._answering(-1)
+
+            def answer(self) -> None:
                 resp = site.routes.get(self.path) or site.routes.get(urlsplit(self.path).path)
                 if resp is None:
                     resp = Response(b"not found\n", "text/plain", 404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -120,3 +121,18 @@ url = "{channel_url(site, 'features')}"
 items = "{FEATURES_ITEMS}"
 """, encoding="utf-8")
     return path
+
+
+def read_terminal(primary: int) -> str:
+    """Return what a program wrote to the terminal until it closed it."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the other end is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    return b"".join(chunks).decode("utf-8", errors="replace")

@@ -16,7 +16,7 @@ import pytest
 from daemon_run import DaemonProcess, NotifySocket, schedule_every, wait_for, without_source
 from fixture_site import add_article, populate, set_body
 from httpsite import Site
-from mirror_run import bare_repository, git, mirrord, write_config
+from mirror_run import bare_repository, git, mirrord, read_terminal, write_config
 
 
 @pytest.fixture
@@ -183,6 +183,28 @@ def test_sigterm_during_a_slow_push_lets_it_finish_and_exits_0(tmp_path, site, d
     assert names.index("daemon.stopping") < names.index("push.done") < names.index("daemon.stopped")
 
 
+def test_per_host_holds_for_the_daemon_process_across_mirrors(tmp_path, daemons):
+    """Two mirrors' jobs run at once in their own threads; with per_host = 1 the slow site still never
+    answers two requests at once, because the process has one HTTP client and one set of limits."""
+    with Site(delay=0.3) as slow:
+        populate(slow, special_cases=False)
+        config = write_config(tmp_path / "mirrord.toml", slow, bare_repository(tmp_path / "news.git"))
+        text = config.read_text(encoding="utf-8").replace(
+            "[source.weekly]\n", '[source.weekly]\nmirror = "other"\n').replace(
+            "[source.daily]\n", '[source.daily]\nmirror = "news"\n').replace(
+            "[mirror.news]", f'[http]\nper_host = 1\n\n[mirror.other]\ntitle = "Other"\n'
+            f'remotes = ["{bare_repository(tmp_path / "other.git")}"]\n\n[mirror.news]')
+        config.write_text(text, encoding="utf-8")
+        daemon = daemons(schedule_every(config, "1h"))
+        wait_for(lambda: len(daemon.logged("cycle.done")) == 2, timeout=60, what="both mirrors' cycles")
+        assert daemon.stop() == 0
+        names = [(e["event"], e.get("mirror")) for e in daemon.events()]
+        assert max(names.index(("cycle.start", m)) for m in ("news", "other")) \
+            < min(names.index(("cycle.done", m)) for m in ("news", "other")), "the two cycles ran at once"
+        assert len(slow.requests) > 10
+        assert slow.most_in_flight == 1
+
+
 def test_status_json_and_table_report_a_failing_source(tmp_path, site):
     populate(site)
     bare = bare_repository(tmp_path / "remote.git")
@@ -240,17 +262,3 @@ def test_once_in_a_terminal_shows_progress_and_plain_lines_otherwise(tmp_path, s
     plain = mirrord(config, "once")
     assert "article.published" in plain.stderr and "\x1b[" not in plain.stderr
 
-
-def read_terminal(primary: int) -> str:
-    """Return what a program wrote to the terminal until it closed it."""
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the other end is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(primary)
-    return b"".join(chunks).decode("utf-8", errors="replace")

@@ -23,10 +23,11 @@ from mirrord.errors import ConfigError, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
 from mirrord.log import configure_logging, printable, printable_json
 from mirrord.model import Channel, Config, Options
-from mirrord.outcome import Report, record_results, source_results
+from mirrord.outcome import CycleWatch, Report, record_results, source_results
 from mirrord.pipeline import run_once
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"mirrord: {error}", sys.stderr)
         return EXIT_PARTIAL
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def command_check(config: Config, args: argparse.Namespace) -> int:
@@ -170,14 +171,13 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     options = Options(push=not args.no_push, dry_run=args.dry_run, lock_wait=lock_wait)
     started = datetime.now(timezone.utc)
-    if sys.stderr.isatty():
-        with CycleProgress(Console(stderr=True)):
-            configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose,
-                              console_level=logging.WARNING)
-            reports = run_once(config, args.sources, options)
-    else:
-        configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
-        reports = run_once(config, args.sources, options)
+    watch = CycleWatch(config, args.sources)
+    try:
+        with watch:
+            reports = run_cycle(config, args, options)
+    except KeyboardInterrupt:
+        say(f"mirrord: {watch.note_interrupted()}", sys.stderr)
+        return EXIT_INTERRUPTED
     broken: set[str] = set()
     if not args.dry_run:
         names = args.sources or list(config.sources)
@@ -194,6 +194,18 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
     if any(r.locked for r in reports):
         return EXIT_LOCKED
     return EXIT_OK if all(r.ok for r in reports) and not broken else EXIT_PARTIAL
+
+
+def run_cycle(config: Config, args: argparse.Namespace, options: Options) -> list[Report]:
+    """Run the cycle, its progress shown in a terminal (stopped whatever ends the cycle, Ctrl-C included), its
+    events printed otherwise."""
+    if sys.stderr.isatty():
+        with CycleProgress(Console(stderr=True)):
+            configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose,
+                              console_level=logging.WARNING)
+            return run_once(config, args.sources, options)
+    configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
+    return run_once(config, args.sources, options)
 
 
 def lock_wait_of(environ: Mapping[str, str]) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from mirrord.log import get_logger
+from mirrord.log import add_listener, get_logger, remove_listener
 from mirrord.model import Config, SourceResult
 from mirrord.state import State
 
@@ -104,3 +104,60 @@ def note_broken(mirror: str, result: SourceResult, previous: int, count: int, st
     if previous >= BROKEN_AFTER and count == 0:
         log.info("source.recovered", mirror=mirror, source=result.source, new=len(result.published))
     return False
+
+
+@dataclass
+class Reached:
+    """How far one mirror's cycle got, as its events told."""
+
+    started: bool = False
+    committed: bool = False
+    done: bool = False
+    pushed: set[str] = field(default_factory=set)
+
+
+class CycleWatch:
+    """What each mirror's cycle of a `once` got to, followed through the status log's events: an interrupted
+    cycle leaves no Report, yet the user must learn what was committed and what was not."""
+
+    def __init__(self, config: Config, source_names: list[str]):
+        """Watch the mirrors of the named sources (of all when none is named)."""
+        self.config = config
+        self.reached = {config.sources[name].mirror: Reached() for name in source_names or config.sources}
+
+    def __enter__(self) -> CycleWatch:
+        add_listener(self.observe)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        remove_listener(self.observe)
+
+    def observe(self, event: dict) -> None:
+        reached, name = self.reached.get(str(event.get("mirror"))), event.get("event")
+        if reached is None:
+            return
+        reached.started |= name == "cycle.start"
+        reached.committed |= name == "commit.done"
+        reached.done |= name == "cycle.done"
+        if name == "push.done":
+            reached.pushed.add(str(event.get("remote")))
+
+    def said(self, mirror: str) -> str:
+        """Return what an interruption left of a mirror's cycle, in words for people."""
+        reached = self.reached[mirror]
+        if not reached.started:
+            return f"mirror {mirror} was not started"
+        if reached.committed:
+            unpushed = set(self.config.mirrors[mirror].remotes) - reached.pushed
+            return f"the commit of mirror {mirror} was made" + (" and will be pushed next run" if unpushed else
+                                                                 " and pushed" if reached.pushed else "")
+        if reached.done:
+            return f"mirror {mirror} had finished its cycle"
+        return f"nothing was committed for mirror {mirror}"
+
+    def note_interrupted(self) -> str:
+        """Log cycle.interrupted for each mirror and return the one line that tells people what happened."""
+        said = {mirror: self.said(mirror) for mirror in self.reached}
+        for mirror, what in said.items():
+            log.warning("cycle.interrupted", mirror=mirror, error=f"interrupted: {what}")
+        return "interrupted: " + "; ".join(said.values())

@@ -2,7 +2,8 @@
 
 Each mirror has an executor of its own with a single thread: that is the in-process lock of the mirror
 (its sources write one working clone, one after the other; the file lock keeps other processes out),
-and it is why a slow or failing source never holds up another mirror.
+and it is why a slow or failing source never holds up another mirror. Their requests all go through one
+Fetcher (`sharedfetch`), so that `[http] concurrency` and `per_host` hold for the process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mirrord.model import Config, Options, Source, SourceResult
 from mirrord.notify import notify, reloading_message, status_line, watchdog_interval
 from mirrord.outcome import record_results, source_results
 from mirrord.pipeline import run_once
+from mirrord.sharedfetch import SharedFetcher
 from mirrord.state import State
 
 STOP_TIMEOUT = 300.0  # seconds a stop waits for the cycles in progress to commit and push
@@ -75,6 +77,7 @@ class Daemon:
         self.failing: dict[str, bool] = {}
         self.running = 0
         self.idle = threading.Condition()
+        self.http = SharedFetcher()
 
     def serve(self) -> int:
         """Run until SIGTERM or SIGINT; return 0 when the cycles in progress finished in time, else 1."""
@@ -149,7 +152,7 @@ class Daemon:
         name = source.name
         with structlog.contextvars.bound_contextvars(source=name, mirror=source.mirror):
             started = datetime.now(timezone.utc)
-            results = cycle(config, source)
+            results = cycle(config, source, self.http)
             broken = record_results(config, results, started)
             job = self.scheduler.get_job(job_id(name))
             self.remember_next_run(source, job.next_run_time if job else None)
@@ -214,14 +217,16 @@ class Daemon:
             log.error("daemon.stop_timeout", error=f"cycles still running after {STOP_TIMEOUT:.0f} s are abandoned; "
                       "their articles are fetched again next time")
             return 1
+        self.http.close()
         log.info("daemon.stopped")
         return 0
 
 
-def cycle(config: Config, source: Source) -> list[tuple[str, SourceResult]]:
-    """Run one cycle of a source; return (mirror, result) whatever happened."""
+def cycle(config: Config, source: Source, http: SharedFetcher) -> list[tuple[str, SourceResult]]:
+    """Run one cycle of a source with the process's one Fetcher; return (mirror, result) whatever happened."""
     try:
-        reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT, push_backoff=True))
+        with http.borrowed(config.http) as fetcher:
+            reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT, push_backoff=True), fetcher)
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
         return [(source.mirror, SourceResult(source.name, failed=[f"crashed: {error}"]))]
