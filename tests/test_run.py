@@ -254,9 +254,13 @@ def test_once_in_a_terminal_shows_progress_and_plain_lines_otherwise(tmp_path, s
     os.close(secondary)
     shown = read_terminal(primary)
     assert run.wait(60) == 0
+    report = run.stdout.read().decode("utf-8")
     run.stdout.close()
-    assert "news (daily, weekly)" in shown and "pushed to" in shown and "new, 0 pruned" in shown, shown
+    assert "news (daily, weekly)" in shown and "new, 0 pruned" in shown, shown
     assert "article.published" not in shown, "in a terminal, progress replaces the event lines"
+    assert "ts=" not in shown and "article.skipped" not in shown, "no raw log lines in a terminal"
+    assert "held back" in report and report.count("pushed to") == 1 and "pushed to" not in shown, \
+        "what the report says at the end is said once, there"
 
     add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
     plain = mirrord(config, "once")

@@ -26,6 +26,9 @@ from mirrord.model import Channel, Config, Options
 from mirrord.outcome import CycleWatch, Report, record_results, source_results
 from mirrord.pipeline import run_once
 
+# In a terminal, `once`'s progress display says the warnings itself (console.CycleProgress); the log's own
+# console lines would say them a second time, raw.
+SILENT = logging.CRITICAL + 10
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 
@@ -202,7 +205,7 @@ def run_cycle(config: Config, args: argparse.Namespace, options: Options) -> lis
     if sys.stderr.isatty():
         with CycleProgress(Console(stderr=True)):
             configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose,
-                              console_level=logging.WARNING)
+                              console_level=logging.DEBUG if args.verbose else SILENT)
             return run_once(config, args.sources, options)
     configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
     return run_once(config, args.sources, options)

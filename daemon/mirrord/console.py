@@ -20,6 +20,10 @@ from mirrord.status import MirrorStatus, SourceStatus, broken_reason, first_line
 
 ATTENTION_STYLES = {"broken": "bold red", "failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
 LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "bold red", "critical": "bold red"}
+LOUD = ("warning", "error", "critical")
+# What `once` lists in its report at the end (held back, failed, pushed...): said there once, not live too.
+SUMMARIZED = {"article.skipped", "fetch.failed", "discover.failed", "push.failed", "push.done", "channel.backed_off",
+              "commit.failed", "cycle.locked", "source.broken", "cycle.interrupted"}
 NOT_DETAILS = {"ts", "level", "event", "logger", "source", "channel", "mirror", "exception"}
 
 
@@ -183,6 +187,8 @@ class CycleProgress:
 
     def observe(self, event: dict) -> None:
         name, mirror = event.get("event"), str(event.get("mirror", ""))
+        if event.get("level") in LOUD and name not in SUMMARIZED:
+            self.progress.console.print(warning_line(event))
         if name == "cycle.start":
             sources = ", ".join(map(str, event.get("sources", [])))
             self.bars[mirror] = self.progress.add_task(shown(f"{mirror} ({sources}): reading channels"), total=None)
@@ -194,11 +200,6 @@ class CycleProgress:
             self.progress.advance(self.bars[mirror])
         elif name == "commit.done":
             self.describe(mirror, f"committed {event.get('new', 0)} new, pushing")
-        elif name in ("push.done", "push.failed"):
-            what = f"pushed to {event.get('remote')}" if name == "push.done" else \
-                f"push to {event.get('remote')} failed: {event.get('error')}"
-            self.progress.console.print(Text(printable(f"{mirror}: {what}"),
-                                             style="" if name == "push.done" else "bold red"))
         elif name == "cycle.done":
             done = next(task.completed for task in self.progress.tasks if task.id == self.bars[mirror])
             self.progress.update(self.bars[mirror], total=done)
@@ -207,6 +208,14 @@ class CycleProgress:
 
     def describe(self, mirror: str, what: str) -> None:
         self.progress.update(self.bars[mirror], description=shown(f"{mirror}: {what}"))
+
+
+def warning_line(event: dict) -> Text:
+    """Return a warning for people while `once` runs: where, what, why, on one readable line."""
+    where = "/".join(str(event[k]) for k in ("source", "channel") if k in event) or str(event.get("mirror", ""))
+    what = str(event.get("event", "")).replace(".", " ").replace("_", " ")
+    why = event.get("error") or event.get("url") or ""
+    return Text(printable(f"{where}: {what}: {why}"), style=LEVEL_STYLES.get(str(event.get("level"))))
 
 
 def shown(text: str) -> str:
