@@ -20,7 +20,8 @@ from mirrord.errors import FetchError, HeldBack
 from mirrord.extract import image_file, image_urls, with_local_images
 from mirrord.fetch import Fetcher
 from mirrord.log import get_logger
-from mirrord.model import Article, Candidate, Channel, Mirror, PageFile
+from mirrord.model import Article, Candidate, Channel, Failure, Mirror, PageFile
+from mirrord.outcome import request_failure
 from mirrord.render import page_path
 
 log = get_logger()
@@ -36,7 +37,7 @@ class Fetched:
     candidate: Candidate
     article: Article | None = None
     held_back: str | None = None
-    failure: str | None = None
+    failure: Failure | None = None
 
 
 class PageLinks(Mapping[str, str]):
@@ -79,8 +80,9 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
         log.warning("article.skipped", **context, error=str(reason))
         return Fetched(candidate, held_back=str(reason))
     except FetchError as error:
-        log.warning("fetch.failed", **context, error=str(error))
-        return Fetched(candidate, failure=f"article {entry.url}: {error}")
+        failure = request_failure("article", mirror.name, channel, entry.url, error)
+        log.warning("fetch.failed", **context, error=failure.message, hint=failure.hint)
+        return Fetched(candidate, failure=failure)
 
 
 def links_in(html_text: str, base: str, links: Mapping[str, str]) -> dict[str, str]:

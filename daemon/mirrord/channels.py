@@ -13,8 +13,8 @@ from mirrord.discover import read_channel
 from mirrord.errors import DiscoverError, FetchError
 from mirrord.fetch import Fetcher
 from mirrord.log import get_logger
-from mirrord.model import Channel, Discovery, Mirror, Response
-from mirrord.outcome import Report
+from mirrord.model import Channel, Discovery, Failure, Mirror, Response
+from mirrord.outcome import Report, request_failure
 from mirrord.retry import channel_retry_at
 from mirrord.state import State
 
@@ -24,6 +24,7 @@ log = get_logger()
 # links of a listing or 50,000 items of a feed each cycle made work grow with the listing, not the mirror.
 ITEMS_PER_KEPT = 4
 MIN_ITEMS_READ = 1000
+BACKED_OFF = "fix the last error; mirrord check --network reads the channel now, mirrord once polls it at once"
 
 
 def items_read(keep: int) -> int | None:
@@ -44,10 +45,11 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
         response = await fetcher.get(channel.url, *validators)
         discovery = read_channel(channel, response, items_read(mirror.keep))
     except (FetchError, DiscoverError) as error:
+        failure = request_failure("channel", mirror.name, channel, channel.url, error)
         log.warning("fetch.failed" if isinstance(error, FetchError) else "discover.failed", **context,
-                    error=str(error))
-        state.channel_failed(channel.source, channel.name, str(error), getattr(error, "transient", True))
-        report.failures.append(f"channel {channel.source}/{channel.name}: {error}")
+                    error=failure.message, hint=failure.hint)
+        state.channel_failed(channel.source, channel.name, failure.message, failure.transient)
+        report.failures.append(failure)
         return None
     state.channel_succeeded(channel.source, channel.name)
     for skip in discovery.skipped + discovery.copies:
@@ -67,7 +69,8 @@ def backed_off(channel: Channel, state: State, report: Report, context: dict[str
     reason = (f"failed {health.failures} cycles in a row, next poll after {retry_at:%Y-%m-%d %H:%M} UTC "
               f"(last error: {health.last_error})")
     log.warning("channel.backed_off", **context, error=reason)
-    report.failures.append(f"channel {channel.source}/{channel.name}: {reason}")
+    report.failures.append(Failure("channel", context["mirror"], reason, hint=BACKED_OFF, transient=health.transient,
+                                   source=channel.source, channel=channel.name, url=channel.url))
     return True
 
 

@@ -22,7 +22,7 @@ from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
 from mirrord.log import configure_logging, printable, printable_json
-from mirrord.model import Channel, Config, Options
+from mirrord.model import Channel, Config, Failure, Options
 from mirrord.outcome import CycleWatch, Report, record_results, source_results
 from mirrord.pipeline import run_once
 
@@ -193,7 +193,7 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
             f"mirrord status --source {name} says why", sys.stderr)
     for report in reports:
         if report.locked:
-            say(f"mirrord: {report.failures[0]}", sys.stderr)
+            say(f"mirrord: {report.failures[0].line()}", sys.stderr)
     if any(r.locked for r in reports):
         return EXIT_LOCKED
     return EXIT_OK if all(r.ok for r in reports) and not broken else EXIT_PARTIAL
@@ -224,6 +224,12 @@ def lock_wait_of(environ: Mapping[str, str]) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def failure_lines(failure: Failure) -> list[str]:
+    """Return the lines `once` gives a failure: its line as ever, then what to do on one of its own, so
+    that scripts reading the first keep working."""
+    return [f"  failed: {failure.line()}"] + ([f"    what to do: {failure.hint}"] if failure.hint else [])
+
+
 def print_report(report: Report, dry_run: bool) -> None:
     """Print what a cycle did (or would do) for people; the status log has the details. URLs, titles and
     reasons come from sites and remotes: each line goes out printable (no terminal escapes)."""
@@ -236,7 +242,7 @@ def print_report(report: Report, dry_run: bool) -> None:
              + [f"  - {path}" for path in report.pruned]
              + [f"  held back {url}: {reason}" for url, reason, _ in report.held_back]
              + [f"  skipped {url}: {reason}" for url, reason in report.skipped]
-             + [f"  failed: {failure}" for failure in report.failures]
+             + [line for failure in report.failures for line in failure_lines(failure)]
              + [f"  pushed to {remote}" for remote in report.pushed])
     for line in lines:
         say(line)

@@ -116,10 +116,17 @@ def errors(sources: list[SourceStatus], mirrors: list[MirrorStatus], whole: bool
                 found.setdefault(shorten(f"push to {r.url}: {r.last_error}"), []).append(m.name)
     for s in sources:
         if s.error:
-            found.setdefault(shorten(s.error), []).append(s.name)
+            found.setdefault(shorten(s.error) + what_to_do(s, whole), []).append(s.name)
         if s.attention == "broken":
             found.setdefault(shorten(broken_reason(s)), []).append(s.name)
     return [(", ".join(dict.fromkeys(who)), error) for error, who in found.items()]
+
+
+def what_to_do(source: SourceStatus, whole: bool) -> str:
+    """Return the hint of a source's failure as a line of its own after its whole error, "" when not whole
+    (the short form keeps one line) or when there is none."""
+    hint = source.failure.hint if source.failure else ""
+    return f"\n  what to do: {hint}" if whole and hint else ""
 
 
 def print_status(console: Console, sources: list[SourceStatus], mirrors: list[MirrorStatus], now: datetime,

@@ -131,7 +131,8 @@ def discover_listing(response: Response, items: str, rules: Rules, limit: int | 
     base = base_url(tree, response.url)
     nodes = tree.css(items)
     if not nodes:
-        raise DiscoverError(f"items selector {items!r} matched nothing: the page layout probably changed")
+        raise DiscoverError(f"items selector {items!r} matched nothing: the page layout probably changed",
+                            selector=items)
     found = []
     for node in nodes[:limit]:
         anchor = node if node.tag == "a" else node.css_first("a[href]")

@@ -55,18 +55,29 @@ class SetupError(ConfigError):
 
 
 class FetchError(MirrordError):
-    """A request failed; `transient` ones (timeouts, 5xx, 429) are worth retrying later."""
+    """A request failed; `transient` ones (timeouts, 5xx, 429) are worth retrying later. `status` (the HTTP
+    status, None without an answer) and `kind` ("status", "timeout", "connect", "tls", "too_big",
+    "redirect", "refused", "url", "decode" or "other") say what failed, so that the hint is chosen by
+    facts rather than by the reason's words."""
 
-    def __init__(self, url: str, reason: str, *, transient: bool, retry_after: float | None = None):
+    def __init__(self, url: str, reason: str, *, transient: bool, retry_after: float | None = None,
+                 status: int | None = None, kind: str = "other"):
         self.url = url
         self.reason = reason
         self.transient = transient
         self.retry_after = retry_after
+        self.status = status
+        self.kind = kind
         super().__init__(f"{url}: {reason}")
 
 
 class DiscoverError(MirrordError):
-    """A feed or listing page could not be read as one."""
+    """A feed or listing page could not be read as one; `selector` is the listing's `items` selector when
+    it matched nothing (the site changed its layout)."""
+
+    def __init__(self, reason: str, *, selector: str | None = None):
+        self.selector = selector
+        super().__init__(reason)
 
 
 class HeldBack(MirrordError):

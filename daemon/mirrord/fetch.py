@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.utils
+import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -88,15 +89,18 @@ class Fetcher:
                     return await self.follow(request)
             except TimeoutError:
                 raise FetchError(url, f"no complete answer within http.timeout ({self.settings.timeout:g} s)",
-                                 transient=True) from None
+                                 transient=True, kind="timeout") from None
             except AddressRefused as refused:
-                raise FetchError(url, str(refused), transient=False) from None
+                raise FetchError(url, str(refused), transient=False, kind="refused") from None
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
-                raise FetchError(url, f"not a URL mirrord can fetch ({error})", transient=False) from None
+                raise FetchError(url, f"not a URL mirrord can fetch ({error})", transient=False,
+                                 kind="url") from None
             except httpx.DecodingError as error:
-                raise FetchError(url, f"the body could not be decoded ({error})", transient=False) from None
+                raise FetchError(url, f"the body could not be decoded ({error})", transient=False,
+                                 kind="decode") from None
             except httpx.TransportError as error:
-                raise FetchError(url, describe_transport_error(error), transient=True) from None
+                raise FetchError(url, describe_transport_error(error), transient=True,
+                                 kind=transport_kind(error)) from None
 
     async def follow(self, request: Request) -> Response:
         """Return the final answer, following at most MAX_REDIRECTS redirects, each checked before it is made."""
@@ -113,7 +117,7 @@ class Fetcher:
                 check_redirect(request, str(next_request.url))
             finally:
                 await answer.aclose()
-        raise FetchError(request.url, f"more than {MAX_REDIRECTS} redirects", transient=False)
+        raise FetchError(request.url, f"more than {MAX_REDIRECTS} redirects", transient=False, kind="redirect")
 
     def picture_client(self) -> httpx.AsyncClient:
         """Return the client for pictures under this Fetcher's image_hosts, made on first use.
@@ -188,17 +192,18 @@ def check_status(url: str, answer: httpx.Response) -> None:
         return
     raise FetchError(url, f"HTTP {status} {answer.reason_phrase}".rstrip(),
                      transient=status == 429 or status >= 500,
-                     retry_after=parse_retry_after(answer.headers.get("retry-after")))
+                     retry_after=parse_retry_after(answer.headers.get("retry-after")), status=status, kind="status")
 
 
 def check_redirect(request: Request, target: str) -> None:
     """Refuse a redirect out of http(s) or to a host the source does not allow, before it is followed."""
     parts = urlsplit(target)
     if parts.scheme not in ("http", "https"):
-        raise FetchError(request.url, f"redirected to {target}, which is not an http(s) URL", transient=False)
+        raise FetchError(request.url, f"redirected to {target}, which is not an http(s) URL", transient=False,
+                         kind="redirect")
     if request.hosts and parts.hostname not in request.hosts:
         raise FetchError(request.url, f"redirected to {target}, whose host {parts.hostname} is not in the "
-                         "source's hosts (add it to hosts if the site moved there)", transient=False)
+                         "source's hosts (add it to hosts if the site moved there)", transient=False, kind="redirect")
 
 
 async def read_response(request: Request, answer: httpx.Response) -> Response:
@@ -217,14 +222,15 @@ async def read_capped(url: str, answer: httpx.Response, max_bytes: int) -> bytes
     """Read the body, refusing more than max_bytes (after decompression) so that memory stays bounded."""
     declared = answer.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise FetchError(url, too_big(f"body of {int(declared)} bytes", max_bytes), transient=False)
+        raise FetchError(url, too_big(f"body of {int(declared)} bytes", max_bytes), transient=False,
+                         kind="too_big")
     codings = content_codings(url, answer)
     chunks, size = [], 0
     async for chunk in unpacked(url, answer, ContentDecoder(codings), max_bytes):
         size += len(chunk)
         if size > max_bytes:
             what = f"body unpacked from {', '.join(codings)}" if codings else "body"
-            raise FetchError(url, too_big(what, max_bytes), transient=False)
+            raise FetchError(url, too_big(what, max_bytes), transient=False, kind="too_big")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -236,7 +242,7 @@ async def unpacked(url: str, answer: httpx.Response, decoder: ContentDecoder, ma
     async for raw in answer.aiter_raw():
         sent += len(raw)
         if sent > max_bytes:
-            raise FetchError(url, too_big("body", max_bytes), transient=False)
+            raise FetchError(url, too_big("body", max_bytes), transient=False, kind="too_big")
         for piece in decoder.decode(raw):
             yield piece
     for piece in decoder.decode(b"", final=True):
@@ -258,6 +264,19 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, min((when - datetime.now(timezone.utc)).total_seconds(), RETRY_AFTER_CAP))
+
+
+def transport_kind(error: httpx.TransportError) -> str:
+    """Return what a transport error was: "tls" when a certificate or handshake failed (httpx wraps the
+    ssl module's error), "timeout", "connect" or "other"."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return "tls"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(error, httpx.TimeoutException):
+        return "timeout"
+    return "connect" if isinstance(error, httpx.ConnectError) else "other"
 
 
 def describe_transport_error(error: httpx.TransportError) -> str:

@@ -205,10 +205,38 @@ class SourceResult:
     source: str
     published: list[str] = field(default_factory=list)
     skipped: int = 0
-    failed: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
     fetched: int = 0  # articles whose page was fetched: extracted or held back
     held_back: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
     first_held_back: int = 0  # articles held back for the first time (not a retry)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing a cycle could not do, as facts: whose it is (scope, mirror, source, channel, url) decides
+    which source's status it counts for, without reading its words; `hint` says what to do about it."""
+
+    scope: str  # "channel", "article", "remote" (a push) or "mirror" (lock, clone, commit)
+    mirror: str
+    message: str
+    hint: str = ""
+    transient: bool = False
+    source: str | None = None
+    channel: str | None = None
+    url: str | None = None
+
+    def line(self) -> str:
+        """Return the one line `once` prints and the state keeps, as mirrord has always worded it."""
+        if self.scope == "channel":
+            return f"channel {self.source}/{self.channel}: {self.message}"
+        if self.scope == "article":
+            return f"article {self.url}: {self.message}"
+        if self.scope == "remote":
+            return f"push to {self.url}: {self.message}"
+        return self.message
+
+    def __str__(self) -> str:
+        return self.line()
 
 
 @dataclass(frozen=True)
@@ -227,6 +255,7 @@ class SourceRecord:
     held_back: int = 0  # of the same cycle
     broken_cycles: int = 0  # cycles in a row that held back every article fetched (see outcome.broken_cycles)
     held_back_reason: str | None = None  # the last reason an article was held back, while it matters
+    failure: Failure | None = None  # the last cycle's first failure, its facts and hint (None: it had none)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from mirrord.errors import DiscoverError, FetchError
+from mirrord.hints import PUSH, hint
 from mirrord.log import add_listener, get_logger, remove_listener
-from mirrord.model import Config, SourceResult
+from mirrord.model import Channel, Config, Failure, SourceResult
 from mirrord.state import State
 
 log = get_logger()
@@ -26,7 +28,7 @@ class Report:
     first_held_back: dict[str, int] = field(default_factory=dict)  # channel -> articles held back the first time
     skipped: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     commit: str | None = None
     pushed: list[str] = field(default_factory=list)
     failed_remotes: set[str] = field(default_factory=set)
@@ -39,18 +41,39 @@ class Report:
         return not self.failures
 
 
+def request_failure(scope: str, mirror: str, channel: Channel, url: str,
+                    error: FetchError | DiscoverError) -> Failure:
+    """Return the Failure of a channel or article (`scope`) of `channel` whose request or reading failed,
+    its hint chosen from the error's status, kind or selector."""
+    status, kind, selector = (getattr(error, name, None) for name in ("status", "kind", "selector"))
+    return Failure(scope, mirror, str(error), transient=getattr(error, "transient", True), source=channel.source,
+                   channel=channel.name, url=url,
+                   hint=hint(scope, status=status, kind=kind, selector=selector, source=channel.source,
+                             channel=channel.name, url=url))
+
+
+def push_failure(mirror: str, url: str, error: Exception) -> Failure:
+    """Return the Failure of a push to the remote at `url`; worth trying again, as mirrord does."""
+    return Failure("remote", mirror, str(error), hint=PUSH, transient=True, url=url)
+
+
+def belongs_to(failure: Failure, source: str) -> bool:
+    """Tell whether a failure counts for a source: one that names its source (a channel, an article) for
+    that source only; one of the mirror or a remote for every source of the cycle."""
+    return failure.source is None or failure.source == source
+
+
 def source_results(config: Config, report: Report, names: list[str]) -> list[SourceResult]:
     """Return the part of a mirror's report that belongs to each of the named sources.
 
-    Pages and channel failures name their channel, so they go to its source alone; a failed article,
-    commit or push cannot be told apart and counts for every source of the cycle."""
+    Pages name their channel, and channel and article failures their source, so they go to that source
+    alone; a failed commit or push counts for every source of the cycle."""
     sources = [config.sources[name] for name in names if config.sources[name].mirror == report.mirror]
     owners = {channel.name: source.name for source in sources for channel in source.channels}
     results = []
     for source in sources:
         published = [path for path in report.published if owners.get(path.split("/")[1]) == source.name]
-        failed = [failure for failure in report.failures
-                  if not failure.startswith("channel ") or failure.startswith(f"channel {source.name}/")]
+        failed = [failure for failure in report.failures if belongs_to(failure, source.name)]
         held_back = [(url, reason) for url, reason, channel in report.held_back if owners.get(channel) == source.name]
         fetched, first = (sum(count for channel, count in counts.items() if owners.get(channel) == source.name)
                           for counts in (report.fetched, report.first_held_back))

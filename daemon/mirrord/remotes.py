@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from mirrord.errors import PublishError
 from mirrord.log import get_logger
 from mirrord.model import Mirror
-from mirrord.outcome import Report
+from mirrord.outcome import Report, push_failure
 from mirrord.publish import RemoteMoved, Workspace
 from mirrord.retry import push_retry_at
 from mirrord.state import State
@@ -61,9 +61,11 @@ def push_remote(mirror: Mirror, workspace: Workspace, name: str, url: str, state
             workspace.push(name)
     except PublishError as error:
         unpushed = workspace.commits_since(state.pushed_commit(mirror.name, url))
-        log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error), unpushed=unpushed)
-        state.push_failed(mirror.name, url, str(error), unpushed)
-        report.failures.append(f"push to {url}: {error}")
+        failure = push_failure(mirror.name, url, error)
+        log.warning("push.failed", mirror=mirror.name, remote=url, error=failure.message, hint=failure.hint,
+                    unpushed=unpushed)
+        state.push_failed(mirror.name, url, failure.message, unpushed)
+        report.failures.append(failure)
         report.failed_remotes.add(url)
         return
     state.push_succeeded(mirror.name, url, workspace.head())
@@ -87,9 +89,10 @@ def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: R
         try:
             workspace.push(name, lease=before)
         except PublishError as error:
-            log.warning("push.failed", mirror=mirror.name, remote=url, error=str(error))
-            state.push_failed(mirror.name, url, str(error), 1)
-            report.failures.append(f"push to {url}: {error}")
+            failure = push_failure(mirror.name, url, error)
+            log.warning("push.failed", mirror=mirror.name, remote=url, error=failure.message, hint=failure.hint)
+            state.push_failed(mirror.name, url, failure.message, 1)
+            report.failures.append(failure)
             continue
         state.push_succeeded(mirror.name, url, single)
         log.info("push.done", mirror=mirror.name, remote=url, commit=single)

@@ -23,8 +23,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from mirrord.errors import ConfigError
+from mirrord.hints import CRASHED
 from mirrord.log import get_logger
-from mirrord.model import Config, Options, Source, SourceResult
+from mirrord.model import Config, Failure, Options, Source, SourceResult
 from mirrord.notify import notify, reloading_message, status_line, watchdog_interval
 from mirrord.outcome import record_results, source_results
 from mirrord.pipeline import run_once
@@ -229,5 +230,6 @@ def cycle(config: Config, source: Source, http: SharedFetcher) -> list[tuple[str
             reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT, push_backoff=True), fetcher)
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
-        return [(source.mirror, SourceResult(source.name, failed=[f"crashed: {error}"]))]
+        return [(source.mirror, SourceResult(source.name, failed=[
+            Failure("mirror", source.mirror, f"crashed: {error}", hint=CRASHED, source=source.name)]))]
     return [(report.mirror, result) for report in reports for result in source_results(config, report, [source.name])]

@@ -8,10 +8,11 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from contextlib import closing
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mirrord.model import Health, HeldBackRecord, LedgerRow, SourceRecord, SourceResult
+from mirrord.model import Failure, Health, HeldBackRecord, LedgerRow, SourceRecord, SourceResult
 from mirrord.statedb import (
     HELD_BACK_COLUMNS,
     ROW_COLUMNS,
@@ -177,15 +178,16 @@ class State:
         """Record a source's cycle; its failures count up while cycles fail and go back to 0 on a clean one.
         The fetched and held-back counts and the held-back reason are those of the last cycle that fetched
         any article, so that a cycle with nothing new does not wipe out why a source is broken."""
-        error = result.failed[0] if result.failed else None
+        error = result.failed[0].line() if result.failed else None
+        failure = json.dumps(asdict(result.failed[0])) if result.failed else None
         reason = result.held_back[0][1] if result.held_back else None
         with self.db:
             self.db.execute(
                 "INSERT INTO sources (source, mirror, last_cycle, duration_ms, published, error, failures, fetched, "
-                "held_back, broken_cycles, held_back_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "held_back, broken_cycles, held_back_reason, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET mirror = excluded.mirror, "
                 "last_cycle = excluded.last_cycle, duration_ms = excluded.duration_ms, "
-                "published = excluded.published, error = excluded.error, "
+                "published = excluded.published, error = excluded.error, failure = excluded.failure, "
                 "failures = CASE WHEN excluded.error IS NULL THEN 0 ELSE failures + 1 END, "
                 "fetched = CASE WHEN excluded.fetched > 0 THEN excluded.fetched ELSE fetched END, "
                 "held_back = CASE WHEN excluded.fetched > 0 THEN excluded.held_back ELSE held_back END, "
@@ -193,7 +195,7 @@ class State:
                 "held_back_reason = CASE WHEN excluded.held_back_reason IS NOT NULL THEN excluded.held_back_reason "
                 "WHEN excluded.broken_cycles > 0 THEN held_back_reason END",
                 (result.source, mirror, started.isoformat(timespec="seconds"), duration_ms, len(result.published),
-                 error, 1 if error else 0, result.fetched, len(result.held_back), broken_cycles, reason))
+                 error, 1 if error else 0, result.fetched, len(result.held_back), broken_cycles, reason, failure))
 
     def broken_cycles(self, source: str) -> int:
         """Return how many cycles in a row the source held back every article it fetched."""
@@ -212,12 +214,13 @@ class State:
         """Return what the state remembers of each source; a database of an older release, read by `status`
         without being upgraded, has no broken counts yet: they read as none."""
         present = {info[1] for info in self.db.execute("PRAGMA table_info(sources)")}
-        added = ", ".join(column if column in present else "0" if column != "held_back_reason" else "NULL"
-                          for column in ("fetched", "held_back", "broken_cycles", "held_back_reason"))
+        added = ", ".join(column if column in present else "NULL" if column in ("held_back_reason", "failure") else "0"
+                          for column in ("fetched", "held_back", "broken_cycles", "held_back_reason", "failure"))
         cursor = self.db.execute("SELECT source, mirror, last_cycle, duration_ms, published, error, failures, "
                                  f"next_run, {added} FROM sources")
         return {values[0]: SourceRecord(values[0], values[1], parse_time(values[2]), values[3], values[4],
-                                        values[5], values[6], parse_time(values[7]), *values[8:])
+                                        values[5], values[6], parse_time(values[7]), *values[8:12],
+                                        Failure(**json.loads(values[12])) if values[12] else None)
                 for values in cursor}
 
     def published_since(self, source: str, since: datetime) -> int:

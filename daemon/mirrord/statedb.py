@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS sources (
     source TEXT PRIMARY KEY, mirror TEXT NOT NULL, last_cycle TEXT, duration_ms INTEGER,
     published INTEGER NOT NULL DEFAULT 0, error TEXT, failures INTEGER NOT NULL DEFAULT 0, next_run TEXT,
     fetched INTEGER NOT NULL DEFAULT 0, held_back INTEGER NOT NULL DEFAULT 0,
-    broken_cycles INTEGER NOT NULL DEFAULT 0, held_back_reason TEXT);
+    broken_cycles INTEGER NOT NULL DEFAULT 0, held_back_reason TEXT, failure TEXT);
 CREATE TABLE IF NOT EXISTS channels (
     source TEXT NOT NULL, channel TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT, last_attempt TEXT, last_success TEXT, transient INTEGER NOT NULL DEFAULT 1,
@@ -59,7 +59,8 @@ ADDED_COLUMNS = (("channels", "transient", "INTEGER NOT NULL DEFAULT 1"),
                  ("sources", "fetched", "INTEGER NOT NULL DEFAULT 0"),
                  ("sources", "held_back", "INTEGER NOT NULL DEFAULT 0"),
                  ("sources", "broken_cycles", "INTEGER NOT NULL DEFAULT 0"),
-                 ("sources", "held_back_reason", "TEXT"))
+                 ("sources", "held_back_reason", "TEXT"),
+                 ("sources", "failure", "TEXT"))
 
 
 def use_wal(db: sqlite3.Connection) -> None:

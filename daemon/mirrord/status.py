@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from mirrord.errors import Problem, SetupError
 from mirrord.log import scrub
-from mirrord.model import Config, HeldBackRecord, SourceRecord
+from mirrord.model import Config, Failure, HeldBackRecord, SourceRecord
 from mirrord.outcome import BROKEN_AFTER
 from mirrord.preflight import existing_state
 from mirrord.schema import Invalid, remote_url
@@ -46,6 +46,7 @@ class SourceStatus:
     broken_cycles: int = 0
     held_back_reason: str | None = None
     articles_held_back: tuple[HeldBackRecord, ...] = ()  # waiting to be tried again, or given up
+    failure: Failure | None = None  # the last cycle's first failure: scope, url, hint, ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def source_statuses(config: Config, state: State, now: datetime) -> list[SourceS
             name, source.mirror, record and record.last_cycle, record and record.duration_ms, result,
             record and record.error, record and record.next_run, record.failures if record else 0,
             state.published_since(name, now - timedelta(hours=24)), times[0] if times else None,
-            attention(record, times, now), *held_back_of(record), tuple(state.held_back(source=name))))
+            attention(record, times, now), *held_back_of(record), tuple(state.held_back(source=name)),
+            record and record.failure))
     return statuses
 
 
