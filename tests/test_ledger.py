@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from mirrord.articles import PageLinks, links_in
+from mirrord.articles import links_in
 from mirrord.identity import identity
 from mirrord.ledger import LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.model import Discovery, Entry, LedgerRow
@@ -186,6 +186,6 @@ def test_an_article_looks_up_only_the_links_its_page_has_never_the_whole_map():
     10,000 listed items spent 78 of 111 s there."""
     pages = CountingPages({f"http://site.test/{n}.html": f"pages/world/{n}.md" for n in range(10_000)})
     page = '<p><a href="/7.html">seven</a> <a href=\'http://site.test/8.html\'>eight</a> <a href=/99999.html>x</a></p>'
-    found = links_in(page, "http://site.test/1.html", PageLinks(pages, "pages/world/1.md"))
+    found = links_in(page, "http://site.test/1.html", pages, "pages/world/1.md")
     assert found == {"http://site.test/7.html": "../world/7.md", "http://site.test/8.html": "../world/8.md"}
     assert CountingPages.walks == 0

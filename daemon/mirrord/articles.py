@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urljoin
@@ -40,28 +40,6 @@ class Fetched:
     failure: Failure | None = None
 
 
-class PageLinks(Mapping[str, str]):
-    """url -> link from one page to the other pages of the mirror (`links = "rewrite"`), each link made when
-    it is looked up: a page links to a few others, and copying a map of every page for each page would
-    make a cycle quadratic in the pages listed."""
-
-    def __init__(self, pages: Mapping[str, str], from_path: str):
-        self.pages = pages
-        self.from_path = from_path
-
-    def __getitem__(self, url: str) -> str:
-        path = self.pages[url]
-        if path == self.from_path:
-            raise KeyError(url)
-        return "../" + path.removeprefix("pages/")
-
-    def __iter__(self) -> Iterator[str]:
-        return (url for url, path in self.pages.items() if path != self.from_path)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, pages: Mapping[str, str]) -> Fetched:
     """Fetch and extract one candidate; `pages` maps the urls of the mirror's pages to their paths."""
     entry, channel = candidate.entry, candidate.channel
@@ -69,8 +47,8 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
                "url": entry.url}
     try:
         page = await fetch_page(entry.url, channel, fetcher) if channel.rules.content else None
-        links = links_in(page if page is not None else entry.content_html or "", entry.url,
-                         PageLinks(pages, page_path(channel.name, entry.id)))
+        links = links_in(page if page is not None else entry.content_html or "", entry.url, pages,
+                         page_path(channel.name, entry.id))
         article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
         log.debug("article.extracted", **context)
         if mirror.images == "download":
@@ -85,14 +63,17 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
         return Fetched(candidate, failure=failure)
 
 
-def links_in(html_text: str, base: str, links: Mapping[str, str]) -> dict[str, str]:
-    """Return the part of links (url -> link to a page of the mirror) that the page's anchors point to: all
-    that extraction needs, small enough to hand to a worker process with each article."""
+def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str) -> dict[str, str]:
+    """Return url -> link from the page at from_path to each other page of the mirror (`pages`: url -> path)
+    that the page's anchors point to (`links = "rewrite"`): all that extraction needs, small enough to hand
+    to a worker process with each article. Only the page's own links are looked up: copying a map of every
+    page for each page made a cycle quadratic in the pages listed."""
     found = {}
     for quoted, single, bare in HREF.findall(html_text):
         url = urljoin(base, html.unescape(quoted or single or bare).strip())
-        if url in links:
-            found[url] = links[url]
+        path = pages.get(url)
+        if path is not None and path != from_path:
+            found[url] = "../" + path.removeprefix("pages/")
     return found
 
 
