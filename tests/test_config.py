@@ -204,12 +204,33 @@ def test_defaults_of_mirror_source_and_http(tmp_path):
     config = load_minimal(tmp_path)
     mirror, source = config.mirrors["news"], config.sources["s"]
     assert (mirror.title, mirror.branch, mirror.keep, mirror.links, mirror.images, mirror.body) == (
-        "news", "main", 300, "keep", "hotlink", "html")
+        "news", "main", 300, "rewrite", "download", "html")
+    assert (mirror.lang, mirror.variant, mirror.front_page, mirror.variant_of("s")) == ("en", None, 5, None)
     assert (mirror.qr, mirror.remotes, mirror.author) == (False, (), "mirrord <mirrord@localhost>")
     assert (source.mirror, source.every, source.cron, source.title) == ("news", 900, None, "s")
     assert config.http.user_agent == f"mirrord/{__version__}"
     assert (config.http.timeout, config.http.concurrency, config.http.per_host, config.http.retries) == (30, 16, 4, 3)
     assert config.metrics_listen is None
+
+
+def test_configs_that_set_links_and_images_keep_them(tmp_path):
+    mirror = load_minimal(tmp_path, 'links = "keep"\nimages = "hotlink"').mirrors["news"]
+    assert (mirror.links, mirror.images) == ("keep", "hotlink")
+
+
+def test_a_sources_variant_overrides_its_mirrors(tmp_path):
+    path = write(tmp_path, MINIMAL.format(mirror='lang = "zh-Hant"\nvariant = "zh-Hant"').replace(
+        "[source.s]\n", '[source.s]\nvariant = "zh-Hans"\n', 1))
+    mirror = load_config(path, environ={}).mirrors["news"]
+    assert (mirror.lang, mirror.variant_of("s"), mirror.variant_of("other")) == ("zh-Hant", "zh-Hans", "zh-Hant")
+
+
+def test_lang_and_variant_are_checked(tmp_path):
+    path = write(tmp_path, MINIMAL.format(mirror='lang = "fr"\nvariant = "zh-TW"\nfront_page = -1'))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert {p.path for p in raised.value.problems} == {
+        "mirror.news.lang", "mirror.news.variant", "mirror.news.front_page"}
 
 
 @pytest.mark.parametrize(("mirror", "qr"), [

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from markdown_it import MarkdownIt
 
-from mirrord.index import render_index, render_readme
-from mirrord.model import LedgerRow
+from mirrord.index import parse_index, render_index, render_readme
+from mirrord.model import LedgerRow, Source
 from mirrord.render import parse_metadata, render_page
 
 from values import FETCHED, article, channel, mirror, templates_dir
@@ -135,11 +137,45 @@ def test_templates_folder_overrides_built_in_ones(tmp_path):
     assert render_index(custom, "World", []).startswith("# World"), "index.md.j2 still comes from the package"
 
 
-def test_readme_lists_sources_with_channels_and_counts():
-    from mirrord.model import Source
+def rows_of(channel_name: str, count: int, source: str = "daily") -> list[LedgerRow]:
+    return [LedgerRow("news", channel_name, f"a{i}", f"pages/{channel_name}/a{i}.md", f"Title {i}", "u", source,
+                      FETCHED + timedelta(days=i), seq=i) for i in range(1, count + 1)]
 
+
+def test_readme_front_page_shows_each_channels_newest_headlines_with_dates():
+    source = Source(name="daily", title="Daily | News", mirror="news", every=900, cron=None,
+                    channels=(channel(), channel(name="empty", title="Empty")))
+    text = render_readme(mirror(readme_header="Welcome.", front_page=2), [source], {"world": rows_of("world", 3)},
+                         FETCHED)
+    assert text.startswith("# News\n\nWelcome.\n\n## Daily \\| News\n\n### World\n\n"
+                           "- [Title 3](pages/world/a3.md) · 2026-11-29\n"
+                           "- [Title 2](pages/world/a2.md) · 2026-11-28\n\n"
+                           "[All 3 pages](indexes/world.md)\n\n### Empty\n\n[All 0 pages](indexes/empty.md)\n\n")
+    assert text.endswith("\nLast change: 2026-11-26 09:00 UTC\n")
+
+
+def test_readme_without_front_page_lists_the_channels_with_their_counts():
     source = Source(name="daily", title="Daily | News", mirror="news", every=900, cron=None, channels=(channel(),))
-    text = render_readme(mirror(readme_header="Welcome."), [source], {"world": 3}, FETCHED)
-    assert text.startswith("# News\n\nWelcome.\n")
-    assert "## Daily \\| News" in text and "- [World](indexes/world.md) (3)" in text
-    assert "Last change: 2026-11-26 09:00 UTC" in text
+    text = render_readme(mirror(readme_header="Welcome.", front_page=0), [source], {"world": rows_of("world", 3)},
+                         FETCHED)
+    assert text == "# News\n\nWelcome.\n\n## Daily \\| News\n\n- [World](indexes/world.md) (3)\n\n" \
+                   "Last change: 2026-11-26 09:00 UTC\n"
+
+
+def test_index_lines_carry_their_dates_and_read_back():
+    text = render_index(mirror(), "World", rows_of("world", 2))
+    assert "#### [Title 2](../pages/world/a2.md) · 2026-11-28\n#### [Title 1](../pages/world/a1.md) · 2026-11-27\n" \
+        in text
+    assert parse_index(text) == ["pages/world/a2.md", "pages/world/a1.md"]
+    assert parse_index("#### [Old](../pages/world/old.md)\n") == ["pages/world/old.md"], "indexes before dates"
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_hostile_title_keeps_front_page_lines_intact(title):
+    source = Source(name="daily", title=title, mirror="news", every=900, cron=None, channels=(channel(title=title),))
+    rows = [replace(row, title=title) for row in rows_of("world", 2)]
+    text = render_readme(mirror(title=title, readme_header=None), [source], {"world": rows}, FETCHED)
+    tokens = markdown.parse(text)
+    links = [c.attrs["href"] for t in tokens if t.type == "inline" for c in t.children if c.type == "link_open"]
+    assert links == ["pages/world/a2.md", "pages/world/a1.md", "indexes/world.md"]
+    assert [t.tag for t in tokens if t.type == "heading_open"] == ["h1", "h2", "h3"]

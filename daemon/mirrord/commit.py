@@ -66,5 +66,4 @@ def changed_indexes(mirror: Mirror, sources: list[Source], shown: dict[str, list
 
 
 def readme_file(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]], now: datetime) -> PageFile:
-    counts = {name: len(rows) for name, rows in shown.items()}
-    return PageFile("README.md", render_readme(mirror, sources, counts, now).encode("utf-8"))
+    return PageFile("README.md", render_readme(mirror, sources, shown, now).encode("utf-8"))

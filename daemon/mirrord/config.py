@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,6 +123,7 @@ def parse_config(data: Mapping[str, Any], path: Path, environ: Mapping[str, str]
     sources = {name: build_source(name, raw, mirrors, found)
                for name, raw in found.named(data.get("source", {}), "source").items()}
     check_whole(mirrors, sources, found)
+    mirrors = with_source_variants(mirrors, [source for source in sources.values() if source is not None])
     if found.problems:
         raise ConfigError(str(path), found.problems)
     state_dir, state_dir_from = resolve_state_dir(top["state_dir"], path, environ)
@@ -200,7 +202,15 @@ def build_source(name: str, raw: Any, mirrors: dict[str, Mirror], found: Collect
     channels = tuple(build_channel(name, n, c, values, default_hosts, found) for n, c in parsed.items())
     every = values["every"] if values["every"] or values["cron"] else 15 * 60
     return Source(name=name, title=values["title"] or name, mirror=mirror or "", every=every,
-                  cron=values["cron"], channels=channels)
+                  cron=values["cron"], channels=channels, variant=values["variant"])
+
+
+def with_source_variants(mirrors: dict[str, Mirror], sources: list[Source]) -> dict[str, Mirror]:
+    """Return the mirrors, each knowing the sources whose own variant overrides its own (render takes only the
+    mirror)."""
+    return {name: replace(mirror, source_variants=tuple((s.name, s.variant) for s in sources
+                                                       if s.mirror == name and s.variant))
+            for name, mirror in mirrors.items()}
 
 
 def pick_mirror(named: str | None, mirrors: dict[str, Mirror], path: str, found: Collector) -> str | None:

@@ -41,6 +41,15 @@ class Mirror:
     squash_after: int
     # Hosts pictures may come from although their address is not public (loopback, private, ...).
     image_hosts: frozenset[str] = frozenset()
+    lang: str = "en"  # the catalogue of the words mirrord writes for readers
+    variant: str | None = None  # the Chinese script of titles and bodies (None: as published)
+    front_page: int = 5  # newest headlines per channel on the README; 0: the channels only
+    # (source, variant) of the sources whose own variant overrides the mirror's.
+    source_variants: tuple[tuple[str, str], ...] = ()
+
+    def variant_of(self, source: str) -> str | None:
+        """Return the script a source's titles and bodies are converted to: its own, else the mirror's."""
+        return dict(self.source_variants).get(source, self.variant)
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Source:
     every: int | None
     cron: str | None
     channels: tuple[Channel, ...]
+    variant: str | None = None  # overrides its mirror's
 
 
 @dataclass(frozen=True)

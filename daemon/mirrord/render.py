@@ -10,9 +10,11 @@ from urllib.parse import quote
 
 import segno
 
+from mirrord.catalogue import words
 from mirrord.markdown import html_to_markdown
 from mirrord.model import Article, Mirror, PageFile
 from mirrord.templating import environment, markdown_title
+from mirrord.variant import convert_article
 
 BLANK_LINES = re.compile(r"\n\s*\n")
 PAGE_PATH = re.compile(r"pages/([^/]+)/([^/]+)\.md")
@@ -32,11 +34,16 @@ def page_parts(path: str) -> tuple[str, str] | None:
 
 def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
     """Return the files of one published article: its page, its QR code when asked for, and its downloaded
-    pictures in `<id>.files/` beside it (so that pruning the page's files prunes them)."""
+    pictures in `<id>.files/` beside it (so that pruning the page's files prunes them). The words are the
+    mirror's `lang`, the title and body in its (or the source's) `variant`; the metadata line keeps the title
+    as the site gave it."""
     path = page_path(article.channel, article.id)
     share_url = f"{mirror.public_url}/{path}" if mirror.public_url else None
     with_qr = mirror.qr and share_url is not None
+    metadata = metadata_line(article)
+    article = convert_article(article, mirror.variant_of(article.source))
     page = environment(mirror.templates).get_template("page.md.j2").render(
+        words=words(mirror.lang),
         title=markdown_title(article.title),
         raw_title=article.title,
         header=mirror.header,
@@ -46,7 +53,7 @@ def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
         share_url=share_url,
         qr_file=f"{article.id}.md.png" if with_qr else None,
         url=quote(article.url, safe=URL_SAFE),
-        metadata=metadata_line(article),
+        metadata=metadata,
     )
     files = [PageFile(path, page.encode("utf-8"))]
     if with_qr:

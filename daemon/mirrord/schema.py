@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from mirrord import __version__
+from mirrord.catalogue import LANGUAGES
 from mirrord.errors import without_secrets
+from mirrord.variant import VARIANTS
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 DURATION_PATTERN = re.compile(r"(?:(\d+)([smhd]))+")
@@ -213,6 +215,7 @@ def env_name(value: Any) -> str:
     return value
 
 
+VARIANT_DOC = "Chinese script titles and bodies are converted to (OpenCC): zh-Hans | zh-Hant [none: as published]"
 IMAGE_HOSTS_DOC = ("hosts pictures may be downloaded from although they are at a loopback, private, link-local "
                    "or multicast address [none: public addresses only]")
 HTTP_KEYS = (
@@ -235,15 +238,20 @@ MIRROR_KEYS = (
     Key("public_url", http_url, None, "where readers see the files; share links and QR codes [none]",
         '"https://github.com/me/news/blob/main"'),
     Key("keep", integer(0), 300, "pages kept per channel, oldest pruned; 0 keeps all", "300"),
-    Key("links", choice("keep", "neutralize", "rewrite"), "keep",
-        "keep | neutralize (links become text) | rewrite (links to pages of this mirror point there)", '"keep"'),
-    Key("images", choice("hotlink", "download", "drop"), "hotlink", "hotlink | download | drop", '"hotlink"'),
+    Key("links", choice("keep", "neutralize", "rewrite"), "rewrite",
+        "keep | neutralize (links become text) | rewrite (links to pages of this mirror point there)", '"rewrite"'),
+    Key("images", choice("hotlink", "download", "drop"), "download", "hotlink | download | drop", '"download"'),
     Key("image_hosts", strings(host_name), (), IMAGE_HOSTS_DOC, '["images.intranet.example"]'),
     Key("body", choice("html", "markdown"), "html", "html (sanitized) | markdown", '"html"'),
     Key("qr", boolean, None, "QR code PNG of each page's share link [true when public_url is set]", "true"),
     Key("header", text, None, "Markdown under each page title", '"[Home](../../README.md)"'),
     Key("footer", text, None, "Markdown at the end of each page", '"[Home](../../README.md)"'),
     Key("readme_header", text, None, "Markdown at the top of README.md", '"Mirrored news."'),
+    Key("lang", choice(*LANGUAGES), "en", "language of every word mirrord writes for readers: en | zh-Hans | zh-Hant",
+        '"zh-Hans"'),
+    Key("variant", choice(*VARIANTS), None, VARIANT_DOC, '"zh-Hans"'),
+    Key("front_page", integer(0), 5, "newest headlines of each channel on README.md; 0 lists the channels only",
+        "5"),
     Key("templates", text, None, "folder with page.md.j2 / index.md.j2 / readme.md.j2 overriding the built-in ones",
         '"templates/"'),
     Key("commit_message", commit_message, "sync {time}: {new} new, {pruned} pruned",
@@ -276,6 +284,7 @@ SOURCE_KEYS = (
     Key("min_text", integer(0), 20, "articles with less extracted text are held back, not published", "20"),
     Key("give_up_after", duration, 7 * 86400, "a held-back article is tried again, less and less often, for this "
         "long, then given up until `mirrord retry` [7d]", '"7d"'),
+    Key("variant", choice(*VARIANTS), None, VARIANT_DOC + ", overriding the mirror's", '"zh-Hant"'),
     Key("hosts", strings(text), None, "hosts article URLs may point to [the channel URLs' hosts]",
         '["www.ntdtv.com"]'),
     Key("image_hosts", strings(host_name), (), IMAGE_HOSTS_DOC + ", besides the mirror's",

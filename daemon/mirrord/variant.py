@@ -1,0 +1,49 @@
+"""One Chinese script per mirror: titles and bodies converted with OpenCC's phrase dictionaries.
+
+OpenCC is imported only when a mirror or source sets `variant`, so that mirrors without one never load
+it. `zh-Hans` converts with OpenCC's `t2s` (traditional to simplified), `zh-Hant` with `s2t`: both look up
+phrases before characters (頭髮 and 發展 are two different 发).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from functools import lru_cache
+
+from mirrord.model import Article
+
+VARIANTS = {"zh-Hans": "t2s", "zh-Hant": "s2t"}
+# A tag of sanitized HTML, its attributes quoted: what is between tags is text, the rest is left alone (URLs
+# may hold Chinese characters that must stay as the site wrote them).
+TAG = re.compile(r"""(<(?:[^>"']|"[^"]*"|'[^']*')*>)""")
+
+
+@lru_cache(maxsize=len(VARIANTS))
+def converter(variant: str):
+    import opencc
+
+    return opencc.OpenCC(VARIANTS[variant])
+
+
+def convert_text(text: str, variant: str | None) -> str:
+    """Return text in the variant's script (unchanged when there is no variant)."""
+    return converter(variant).convert(text) if variant and text else text
+
+
+def convert_html(fragment: str, variant: str | None) -> str:
+    """Return an HTML fragment with its text in the variant's script; tags and attributes as they were."""
+    if not variant or not fragment:
+        return fragment
+    parts = TAG.split(fragment)
+    parts[::2] = [convert_text(part, variant) for part in parts[::2]]
+    return "".join(parts)
+
+
+def convert_article(article: Article, variant: str | None) -> Article:
+    """Return the article with its title, lead and body in the variant's script."""
+    if not variant:
+        return article
+    return replace(article, title=convert_text(article.title, variant),
+                   lead_html=convert_html(article.lead_html, variant),
+                   body_html=convert_html(article.body_html, variant))
