@@ -46,9 +46,14 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 CASES = sorted(folder.name for folder in GOLDEN.iterdir() if (folder / "mirrord.toml").is_file())
 REGENERATE = os.environ.get("MIRRORD_REGEN_GOLDEN") == "1"
 RUN_TIME = "<RUN-TIME>"
+RUN_DATE = "<RUN-DATE>"
+# The day a page was published on, as index and README lines show it after its link.
+LINE_DATE = re.compile(r"(?<=\) · )\d{4}-\d{2}-\d{2}$", re.MULTILINE)
 # An RFC 3339 time (with seconds), or a time to the minute followed by " UTC" as the README shows it.
+# The README's words for UTC in each lang: " UTC", "（协调世界时）", "（協調世界時）".
+README_UTC = (" UTC", "（协调世界时）", "（協調世界時）")
 CLOCK_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})"
-                        r"|\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
+                        r"|\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?:" + "|".join(README_UTC) + ")")
 # Rule keys a case's source must share with the recipe of config.example.toml that has its name;
 # hosts differ by design (the cases are served as golden.invalid).
 RECIPE_KEYS = ("content", "lead", "remove", "id", "exclude", "min_text")
@@ -82,10 +87,13 @@ def test_sources_named_after_a_recipe_use_its_rules(case: str) -> None:
 @pytest.mark.parametrize(("text", "normalised"), [
     ('"fetched": "2026-11-27T10:00:05+00:00"', f'"fetched": "{RUN_TIME}"'),
     ("Last change: 2026-11-27 10:00 UTC", f"Last change: {RUN_TIME}"),
+    ("最后更新：2026-11-27 10:00（协调世界时）", f"最后更新：{RUN_TIME}"),
     ("2026-11-27T10:00:50.123Z", RUN_TIME),
     ("published 2018-10-05T09:39:22Z", "published 2018-10-05T09:39:22Z"),
     ("2026-11-27T10:02:00+00:00 after the run", "2026-11-27T10:02:00+00:00 after the run"),
     ("2026-11-27 10:00", "2026-11-27 10:00"),
+    ("#### [Title](../pages/w/a.md) · 2026-11-27\n", f"#### [Title](../pages/w/a.md) · {RUN_DATE}\n"),
+    ("- [Title](pages/w/a.md) · 2026-11-26\n", "- [Title](pages/w/a.md) · 2026-11-26\n"),
 ])
 def test_only_times_within_the_run_are_normalised(text: str, normalised: str) -> None:
     started = datetime(2026, 11, 27, 10, 0, 3, tzinfo=timezone.utc)
@@ -149,13 +157,19 @@ def normalise_file(data: bytes, started: datetime, finished: datetime) -> bytes:
 
 
 def normalise(text: str, started: datetime, finished: datetime) -> str:
-    """Replace every time that falls within the run (to the minute for minute-precise ones) by RUN_TIME."""
+    """Replace every time that falls within the run (to the minute for minute-precise ones) by RUN_TIME, and
+    the days of the run that index and README lines show by RUN_DATE."""
     earliest = started.replace(second=0, microsecond=0)
 
     def replace(match: re.Match) -> str:
-        when = datetime.fromisoformat(match.group().replace(" UTC", "+00:00").replace("Z", "+00:00"))
+        text = match.group()
+        for utc in README_UTC:
+            text = text.replace(utc, "+00:00")
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return RUN_TIME if earliest <= when <= finished else match.group()
 
+    days = {earliest.strftime("%Y-%m-%d"), finished.strftime("%Y-%m-%d")}
+    text = LINE_DATE.sub(lambda match: RUN_DATE if match.group() in days else match.group(), text)
     return CLOCK_TIME.sub(replace, text)
 
 
