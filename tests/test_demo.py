@@ -35,6 +35,10 @@ def test_demo_mirrors_the_bundled_site_into_a_bare_repository(tmp_path):
     picture = next((repo / "pages" / "culture" / "lantern-workshop.files").glob("*.png"))
     assert f'src="lantern-workshop.files/{picture.name}"' in lantern, "pictures are stored beside their page"
     assert picture.read_bytes().startswith(b"\x89PNG")
+    share = "https://git.example/you/lakeside-gazette-mirror/blob/main/pages/culture/lantern-workshop.md"
+    assert f"Share this page: {share}\n" in lantern, "the demo shows the share link"
+    assert f'<a href="{share}"><img src="lantern-workshop.md.png"' in lantern, "and the QR code"
+    assert (repo / "pages" / "culture" / "lantern-workshop.md.png").read_bytes().startswith(b"\x89PNG")
 
     again = demo(tmp_path / "demo")
     assert again.returncode == 0 and "Published 0 pages" in again.stdout
