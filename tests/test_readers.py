@@ -18,8 +18,10 @@ import pytest
 from cmarkgfm.cmark import Options
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from fixture_site import add_article, populate
 from httpsite import Site
-from mirror_run import bare_repository, clone, commit_count, mirrord
+from mirror_run import bare_repository, clone, commit_count, mirrord, write_config
+from releases import release, run_release
 
 GOLDEN_SITE = Path(__file__).resolve().parent / "golden" / "ntdtv-listing" / "site"
 PICTURE = Path(__file__).resolve().parents[1] / "daemon" / "mirrord" / "demo" / "site" / "img" / "lanterns.png"
@@ -211,3 +213,48 @@ def test_a_page_reads_as_the_seed_layout_with_its_pictures_links_and_qr_code(pub
     other = github((folder / "a1394161.md").read_text(encoding="utf-8"))
     stored = [img.attributes["src"] for img in other.css("img") if img.attributes["src"].startswith("a1394161.files/")]
     assert stored and all(resolves(folder, src, clone) for src in stored), "the lead picture, stored beside"
+
+
+# --- the upgrade from main before languages and the front page ---------------------------------------------------
+
+RELEASE_BEFORE = "9a5543b"  # main before lang, variant, the front page and the new defaults
+
+
+def mirror_files(bare: Path, into: Path) -> dict[str, bytes]:
+    """Return every file of a fresh clone of bare, by path."""
+    reader = clone(bare, into)
+    return {p.relative_to(reader).as_posix(): p.read_bytes() for p in sorted(reader.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(reader).parts}
+
+
+def test_a_mirror_of_the_release_before_goes_on_with_its_pages_untouched(tmp_path, site):
+    """The release before publishes a mirror (default lang, no links or images keys); this code then goes on:
+    the README and indexes change format once, every page, QR code and picture keeps its bytes, a second
+    cycle with nothing new commits nothing, and a new article is published beside the old pages."""
+    old = release(RELEASE_BEFORE, "main before languages and the front page", tmp_path / "release")
+    populate(site, special_cases=False)
+    bare = bare_repository(tmp_path / "remote.git")
+    config = write_config(tmp_path / "mirrord.toml", site, bare)
+    before_run = run_release(old, config)
+    assert before_run.code == 0, before_run.stdout + before_run.stderr
+    before = mirror_files(bare, tmp_path / "before")
+    assert "- [World](indexes/world.md) (6)" in before["README.md"].decode("utf-8"), "the old README"
+
+    upgraded = mirrord(config, "once")
+    assert upgraded.code == 0, upgraded.stdout + upgraded.stderr
+    after = mirror_files(bare, tmp_path / "after")
+    changed = sorted(path for path in before if after.get(path) != before[path])
+    assert changed == ["README.md", "indexes/features.md", "indexes/local.md", "indexes/world.md"]
+    assert sorted(after) == sorted(before), "no page added or removed"
+    assert "### World\n" in after["README.md"].decode("utf-8") and DATE.search(
+        after["indexes/world.md"].decode("utf-8").splitlines()[-1])
+
+    commits = commit_count(bare)
+    assert mirrord(config, "once").code == 0 and commit_count(bare) == commits, "no churn after the change"
+    add_article(site, "world", "harbour-reopens", "Harbour reopens", ["The harbour reopened on Monday morning."])
+    assert mirrord(config, "once").code == 0
+    latest = mirror_files(bare, tmp_path / "latest")
+    assert {path: latest[path] for path in before if path.startswith("pages/")} == \
+        {path: data for path, data in before.items() if path.startswith("pages/")}
+    assert "pages/world/harbour-reopens.md" in latest
+    assert "[Harbour reopens](pages/world/harbour-reopens.md)" in latest["README.md"].decode("utf-8")
