@@ -10,6 +10,8 @@ import sys
 import time
 from collections import Counter
 
+from mirrord.index import parse_index
+
 from fixture_site import CHANNEL_SOURCE, SHARED_SLUG, add_article, populate
 from httpsite import Site
 from mirror_run import bare_repository, clone, git, mirrord, write_config
@@ -50,8 +52,7 @@ def expected_index(news, channel: str) -> list[str]:
 
 
 def index_of(repo, channel: str) -> list[str]:
-    lines = (repo / "indexes" / f"{channel}.md").read_text(encoding="utf-8").splitlines()
-    return [line.split("](../", 1)[1].rstrip(")") for line in lines if line.startswith("#### [")]
+    return parse_index((repo / "indexes" / f"{channel}.md").read_text(encoding="utf-8"))
 
 
 def clear_remote_locks(bare) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mirrord.index import parse_index
+
 from fixture_site import (
     EXCLUDED_SLUG,
     FOREIGN_SLUG,
@@ -22,8 +24,7 @@ CHANNELS = ("world", "local", "features")
 
 def indexed_pages(repo: Path, channel: str) -> list[str]:
     """Return the page paths a channel's index links to, in its order, relative to the repository."""
-    lines = (repo / "indexes" / f"{channel}.md").read_text(encoding="utf-8").splitlines()
-    return [line.split("](../", 1)[1].rstrip(")") for line in lines if line.startswith("#### [")]
+    return parse_index((repo / "indexes" / f"{channel}.md").read_text(encoding="utf-8"))
 
 
 def test_once_publishes_every_good_article_with_indexes_readme_and_qr(setup, tmp_path, site):
