@@ -18,8 +18,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gitservers import git_daemon
 from mirrord.cli import build_parser
 from mirrord.config import load_config
+
+from fixture_site import populate
+from httpsite import Site
+from mirror_run import bare_repository, git, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -196,21 +201,47 @@ def image() -> str:
     return name
 
 
-def run_read_only(image: str, *args: str) -> subprocess.CompletedProcess:
-    """Run the image as Kubernetes would with the templates' securityContext: read-only root, no capabilities,
-    no privilege gain, /tmp and HOME on tmpfs, and no network but loopback."""
-    return podman("run", "--rm", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges",
-                  "--network=none", "--tmpfs=/tmp", "--tmpfs=/home/mirrord", "--tmpfs=/var/lib/mirrord",
-                  image, *args, check=False)
+def pod(volumes: Path) -> tuple[str, ...]:
+    """Return podman's arguments for the templates' pod: read-only root, no capabilities, no privilege gain,
+    and the three folders mirrord writes on empty folders of this machine that anyone may write, as an emptyDir
+    is (podman's tmpfs would take the image folder's owner and mode instead)."""
+    mounts = []
+    for folder in ("/tmp", "/home/mirrord", "/var/lib/mirrord"):
+        empty = volumes / folder.strip("/").replace("/", "-")
+        empty.mkdir(parents=True)
+        empty.chmod(0o1777)
+        mounts.append(f"--volume={empty}:{folder}")
+    return ("run", "--rm", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges", *mounts)
 
 
-def test_image_runs_mirrord_demo_as_its_user_on_a_read_only_root(image):
-    version = run_read_only(image, "--version")
+def run_read_only(image: str, volumes: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the image as the templates' pods run, with no network but loopback."""
+    return podman(*pod(volumes), "--network=none", image, *args, check=False)
+
+
+def test_image_runs_mirrord_demo_as_its_user_on_a_read_only_root(image, tmp_path):
+    version = run_read_only(image, tmp_path / "version", "--version")
     assert version.returncode == 0 and version.stdout.startswith("mirrord "), version.stderr
-    demo = run_read_only(image, "demo", "--dir", "/tmp/demo")
+    demo = run_read_only(image, tmp_path / "demo", "demo", "--dir", "/tmp/demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "Published 11 pages." in demo.stdout
     whoami = podman("run", "--rm", "--read-only", "--entrypoint=id", image, "-u").stdout.strip()
     assert whoami == str(image_user())
     written = podman("run", "--rm", "--read-only", "--entrypoint=touch", image, "/opt/mirrord/x", check=False)
     assert written.returncode != 0, "the root file system is read only"
+
+
+def test_image_publishes_a_cycle_as_the_cronjob_pod_runs_it(image, tmp_path):
+    """One `once` in the image with the pod's settings and an empty state volume, against a site and a git
+    daemon on this machine's loopback (the container shares the host's network for that alone)."""
+    bare = bare_repository(tmp_path / "served" / "news.git")
+    with Site() as site, git_daemon(tmp_path / "served") as served:
+        populate(site)
+        config = write_config(tmp_path / "mirrord.toml", site, f"{served}/news.git")
+        config.write_text(re.sub(r"^state_dir = .*$", "", config.read_text(encoding="utf-8"), flags=re.MULTILINE),
+                          encoding="utf-8")  # as in the ConfigMap: the image's $STATE_DIRECTORY applies
+        run = podman(*pod(tmp_path / "volumes"), "--network=host", f"--volume={config}:/etc/mirrord/config.toml:ro",
+                     image, "-c", "/etc/mirrord/config.toml", "once", check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    pages = git(bare, "ls-tree", "-r", "--name-only", "main", "pages/features").split()
+    assert len([page for page in pages if page.endswith(".md")]) >= 2
