@@ -18,10 +18,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gitservers import git_daemon
+from gitservers import free_port, git_daemon
 from mirrord.cli import build_parser
 from mirrord.config import load_config
 
+from daemon_run import health, wait_for
 from fixture_site import populate
 from httpsite import Site
 from mirror_run import bare_repository, git, write_config
@@ -202,7 +203,7 @@ def image() -> str:
 
 
 def pod(volumes: Path) -> tuple[str, ...]:
-    """Return podman's arguments for the templates' pod: read-only root, no capabilities, no privilege gain,
+    """Return the options of `podman run` for the templates' pod: read-only root, no capabilities, no privilege gain,
     and the three folders mirrord writes on empty folders of this machine that anyone may write, as an emptyDir
     is (podman's tmpfs would take the image folder's owner and mode instead)."""
     mounts = []
@@ -211,12 +212,12 @@ def pod(volumes: Path) -> tuple[str, ...]:
         empty.mkdir(parents=True)
         empty.chmod(0o1777)
         mounts.append(f"--volume={empty}:{folder}")
-    return ("run", "--rm", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges", *mounts)
+    return ("--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges", *mounts)
 
 
 def run_read_only(image: str, volumes: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the image as the templates' pods run, with no network but loopback."""
-    return podman(*pod(volumes), "--network=none", image, *args, check=False)
+    return podman("run", "--rm", *pod(volumes), "--network=none", image, *args, check=False)
 
 
 def test_image_runs_mirrord_demo_as_its_user_on_a_read_only_root(image, tmp_path):
@@ -240,8 +241,31 @@ def test_image_publishes_a_cycle_as_the_cronjob_pod_runs_it(image, tmp_path):
         config = write_config(tmp_path / "mirrord.toml", site, f"{served}/news.git")
         config.write_text(re.sub(r"^state_dir = .*$", "", config.read_text(encoding="utf-8"), flags=re.MULTILINE),
                           encoding="utf-8")  # as in the ConfigMap: the image's $STATE_DIRECTORY applies
-        run = podman(*pod(tmp_path / "volumes"), "--network=host", f"--volume={config}:/etc/mirrord/config.toml:ro",
-                     image, "-c", "/etc/mirrord/config.toml", "once", check=False)
+        run = podman("run", "--rm", *pod(tmp_path / "volumes"), "--network=host",
+                     f"--volume={config}:/etc/mirrord/config.toml:ro", image, "-c", "/etc/mirrord/config.toml", "once",
+                     check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     pages = git(bare, "ls-tree", "-r", "--name-only", "main", "pages/features").split()
     assert len([page for page in pages if page.endswith(".md")]) >= 2
+
+
+def test_image_runs_the_daemon_healthy_and_stops_it_cleanly_on_sigterm(image, tmp_path):
+    """`mirrord run` in the image as the Deployment runs it: it publishes, /healthz answers 200 on the metrics
+    port the liveness probe asks, and the SIGTERM of a pod's stop ends it with 0."""
+    bare = bare_repository(tmp_path / "served" / "news.git")
+    port = free_port()
+    name = f"mirrord-test-{port}"
+    with Site() as site, git_daemon(tmp_path / "served") as served:
+        populate(site)
+        config = write_config(tmp_path / "mirrord.toml", site, f"{served}/news.git")
+        text = re.sub(r"^state_dir = .*$", "", config.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        config.write_text(f'{text}\n[metrics]\nlisten = "127.0.0.1:{port}"\n', encoding="utf-8")
+        podman("run", *pod(tmp_path / "volumes"), "--detach", f"--name={name}", "--network=host",
+               f"--volume={config}:/etc/mirrord/config.toml:ro", image, "-c", "/etc/mirrord/config.toml", "run")
+        try:
+            wait_for(lambda: git(bare, "for-each-ref", "refs/heads/main").strip(), timeout=120, what="a push")
+            assert health(port) == 200
+            podman("stop", "--time=60", name)
+            assert podman("inspect", "--format={{.State.ExitCode}}", name).stdout.strip() == "0"
+        finally:
+            podman("rm", "--force", name, check=False)

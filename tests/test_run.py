@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 
 import pytest
@@ -19,7 +18,7 @@ from mirrord.config import load_config
 from mirrord.metrics import start_server, with_health
 from mirrord.scheduler import Daemon
 
-from daemon_run import DaemonProcess, NotifySocket, schedule_every, wait_for, without_source
+from daemon_run import DaemonProcess, NotifySocket, health, schedule_every, wait_for, without_source
 from fixture_site import add_article, populate, set_body
 from httpsite import Site
 from mirror_run import bare_repository, git, mirrord, read_terminal, write_config
@@ -115,14 +114,6 @@ def metric(port: int, line: str) -> str | None:
     """Return the value of a metric line (name and labels) the daemon serves, None when it serves none."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return next((found.split()[-1] for found in text.splitlines() if found.startswith(line + " ")), None)
-
-
-def health(port: int) -> int:
-    """Return the status code of the daemon's /healthz, which a Kubernetes liveness probe asks."""
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def test_healthz_fails_only_when_the_scheduler_heartbeat_stops(tmp_path, site):
