@@ -33,6 +33,7 @@ WORKFLOWS = sorted((DEPLOY / "github-actions").glob("*.yml"))
 MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
 CONTAINERFILE = DEPLOY / "container" / "Containerfile"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CONFIG_IN_POD = "/etc/mirrord/config.toml"
 IMAGE_ENV = "MIRRORD_TEST_IMAGE"  # an image built from the Containerfile (.ci/run builds one when it can)
 
 
@@ -232,40 +233,48 @@ def test_image_runs_mirrord_demo_as_its_user_on_a_read_only_root(image, tmp_path
     assert written.returncode != 0, "the root file system is read only"
 
 
-def test_image_publishes_a_cycle_as_the_cronjob_pod_runs_it(image, tmp_path):
-    """One `once` in the image with the pod's settings and an empty state volume, against a site and a git
-    daemon on this machine's loopback (the container shares the host's network for that alone)."""
+@pytest.fixture
+def served(tmp_path):
+    """Yield (site, bare repository, config mounted at /etc/mirrord/config.toml) for a mirror pushed to a git
+    daemon, both on this machine's loopback; the config has no state_dir, as in the ConfigMap, so the image's
+    $STATE_DIRECTORY applies."""
     bare = bare_repository(tmp_path / "served" / "news.git")
-    with Site() as site, git_daemon(tmp_path / "served") as served:
+    with Site() as site, git_daemon(tmp_path / "served") as base:
         populate(site)
-        config = write_config(tmp_path / "mirrord.toml", site, f"{served}/news.git")
+        config = write_config(tmp_path / "mirrord.toml", site, f"{base}/news.git")
         config.write_text(re.sub(r"^state_dir = .*$", "", config.read_text(encoding="utf-8"), flags=re.MULTILINE),
-                          encoding="utf-8")  # as in the ConfigMap: the image's $STATE_DIRECTORY applies
-        run = podman("run", "--rm", *pod(tmp_path / "volumes"), "--network=host",
-                     f"--volume={config}:/etc/mirrord/config.toml:ro", image, "-c", "/etc/mirrord/config.toml", "once",
-                     check=False)
+                          encoding="utf-8")
+        yield site, bare, config
+
+
+def in_pod(tmp_path: Path, config: Path) -> tuple[str, ...]:
+    """Return the options of `podman run` for the pod, sharing this machine's network (for the servers on its
+    loopback) and with config where the templates mount it."""
+    return (*pod(tmp_path / "volumes"), "--network=host", f"--volume={config}:{CONFIG_IN_POD}:ro")
+
+
+def test_image_publishes_a_cycle_as_the_cronjob_pod_runs_it(image, tmp_path, served):
+    """One `once` in the image with the pod's settings and an empty state volume."""
+    _, bare, config = served
+    run = podman("run", "--rm", *in_pod(tmp_path, config), image, "-c", CONFIG_IN_POD, "once", check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     pages = git(bare, "ls-tree", "-r", "--name-only", "main", "pages/features").split()
     assert len([page for page in pages if page.endswith(".md")]) >= 2
 
 
-def test_image_runs_the_daemon_healthy_and_stops_it_cleanly_on_sigterm(image, tmp_path):
+def test_image_runs_the_daemon_healthy_and_stops_it_cleanly_on_sigterm(image, tmp_path, served):
     """`mirrord run` in the image as the Deployment runs it: it publishes, /healthz answers 200 on the metrics
     port the liveness probe asks, and the SIGTERM of a pod's stop ends it with 0."""
-    bare = bare_repository(tmp_path / "served" / "news.git")
+    _, bare, config = served
     port = free_port()
+    config.write_text(config.read_text(encoding="utf-8") + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n',
+                      encoding="utf-8")
     name = f"mirrord-test-{port}"
-    with Site() as site, git_daemon(tmp_path / "served") as served:
-        populate(site)
-        config = write_config(tmp_path / "mirrord.toml", site, f"{served}/news.git")
-        text = re.sub(r"^state_dir = .*$", "", config.read_text(encoding="utf-8"), flags=re.MULTILINE)
-        config.write_text(f'{text}\n[metrics]\nlisten = "127.0.0.1:{port}"\n', encoding="utf-8")
-        podman("run", *pod(tmp_path / "volumes"), "--detach", f"--name={name}", "--network=host",
-               f"--volume={config}:/etc/mirrord/config.toml:ro", image, "-c", "/etc/mirrord/config.toml", "run")
-        try:
-            wait_for(lambda: git(bare, "for-each-ref", "refs/heads/main").strip(), timeout=120, what="a push")
-            assert health(port) == 200
-            podman("stop", "--time=60", name)
-            assert podman("inspect", "--format={{.State.ExitCode}}", name).stdout.strip() == "0"
-        finally:
-            podman("rm", "--force", name, check=False)
+    podman("run", "--detach", f"--name={name}", *in_pod(tmp_path, config), image, "-c", CONFIG_IN_POD, "run")
+    try:
+        wait_for(lambda: git(bare, "for-each-ref", "refs/heads/main").strip(), timeout=120, what="a push")
+        assert health(port) == 200
+        podman("stop", "--time=60", name)
+        assert podman("inspect", "--format={{.State.ExitCode}}", name).stdout.strip() == "0"
+    finally:
+        podman("rm", "--force", name, check=False)
