@@ -11,6 +11,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +26,14 @@ def wait_for(condition: Callable[[], object], timeout: float = 30, what: str = "
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def health(port: int) -> int:
+    """Return the status code of the daemon's /healthz, which a Kubernetes liveness probe asks."""
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def schedule_every(config: Path, every: str, extra: str = "") -> Path:

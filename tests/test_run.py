@@ -12,8 +12,13 @@ import sys
 import urllib.request
 
 import pytest
+from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from daemon_run import DaemonProcess, NotifySocket, schedule_every, wait_for, without_source
+from mirrord.config import load_config
+from mirrord.metrics import start_server, with_health
+from mirrord.scheduler import Daemon
+
+from daemon_run import DaemonProcess, NotifySocket, health, schedule_every, wait_for, without_source
 from fixture_site import add_article, populate, set_body
 from httpsite import Site
 from mirror_run import bare_repository, git, mirrord, read_terminal, write_config
@@ -85,6 +90,7 @@ def test_daemon_publishes_on_schedule_tells_systemd_and_stops_cleanly(tmp_path, 
 
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'mirrord_articles_published_total{channel="features",source="weekly"}' in metrics
+    assert health(port) == 200
     assert 'mirrord_source_last_success_timestamp_seconds{source="daily"}' in metrics
 
     assert daemon.stop() == 0
@@ -110,6 +116,25 @@ def metric(port: int, line: str) -> str | None:
     return next((found.split()[-1] for found in text.splitlines() if found.startswith(line + " ")), None)
 
 
+def test_healthz_fails_only_when_the_scheduler_heartbeat_stops(tmp_path, site):
+    config = load_config(write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git")))
+    daemon = Daemon(config, lambda: config)
+    port = free_port()
+    server = start_server(f"127.0.0.1:{port}", with_health(make_wsgi_app(CollectorRegistry()), daemon.alive))
+    try:
+        assert health(port) == 503, "no scheduler yet"
+        daemon.scheduler.start()
+        daemon.beat()
+        assert health(port) == 200
+        daemon.last_beat -= 60  # the heartbeat job has not run for a minute: the scheduler is wedged
+        assert health(port) == 503
+        assert "mirrord_" not in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+        daemon.http.close()
+        server.shutdown()
+
+
 def test_a_redesign_under_the_daemon_makes_the_source_broken_loudly_until_it_publishes(tmp_path, site, daemons):
     populate(site)
     port = free_port()
@@ -129,6 +154,7 @@ def test_a_redesign_under_the_daemon_makes_the_source_broken_loudly_until_it_pub
     assert weekly["daily"]["attention"] is None, "its stubs held back again do not make it broken"
     assert mirrord(config, "status").code == 1
     assert metric(port, 'mirrord_source_broken{source="weekly"}') == "1.0"
+    assert health(port) == 200, "a broken source is the operator's to fix: a liveness probe must not restart it"
 
     success = metric(port, 'mirrord_source_last_success_timestamp_seconds{source="weekly"}')
     cycles = len(daemon.logged("cycle.done", source="weekly"))

@@ -261,14 +261,15 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
     require_places(config)
     configure_logging(config.log_file, verbose=args.verbose)
+    daemon = Daemon(config, lambda: load_config(find_config_path(args.config, os.environ)))
     if config.metrics_listen:
         try:
-            serve_metrics(config.metrics_listen)
+            serve_metrics(config.metrics_listen, daemon.alive)
         except OSError as error:
             print(f"mirrord: cannot serve metrics on {config.metrics_listen} ({error.strerror}); change "
                   f"[metrics] listen in {config.path} or remove it", file=sys.stderr)
             return EXIT_CONFIG
-    code = Daemon(config, lambda: load_config(find_config_path(args.config, os.environ))).serve()
+    code = daemon.serve()
     if code != EXIT_OK:
         print(f"mirrord: cycles still running {STOP_TIMEOUT:.0f} s after the stop were abandoned", file=sys.stderr)
         logging.shutdown()

@@ -1,10 +1,16 @@
-"""Prometheus metrics of `mirrord run`, counted from the status log's events and served on `[metrics] listen`."""
+"""Prometheus metrics of `mirrord run`, counted from the status log's events and served on `[metrics] listen`,
+with /healthz beside them for a liveness probe (Kubernetes) that restarts a daemon whose scheduler hung."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from mirrord.log import add_listener
 
@@ -64,10 +70,44 @@ class Metrics:
             self.broken.discard(source)
 
 
-def serve_metrics(listen: str) -> Metrics:
-    """Serve the metrics on listen ("HOST:PORT") from a background thread. Raise OSError if the port is taken."""
-    host, _, port = listen.rpartition(":")
+def serve_metrics(listen: str, alive: Callable[[], bool]) -> Metrics:
+    """Serve the metrics and /healthz (200 while alive(), else 503) on listen ("HOST:PORT") from a background
+    thread. Raise OSError if the port is taken."""
     metrics = Metrics()
-    start_http_server(int(port), addr=host.strip("[]"), registry=metrics.registry)
+    start_server(listen, with_health(make_wsgi_app(metrics.registry), alive))
     add_listener(metrics.observe)
     return metrics
+
+
+def with_health(app: Callable, alive: Callable[[], bool]) -> Callable:
+    """Return a WSGI app answering /healthz from alive() and every other path from app (the metrics).
+
+    Health is the scheduler's heartbeat alone: a source that fails or is broken is the operator's to fix (its
+    metrics and `status` say so), and restarting the daemon would not fix it."""
+    def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            return app(environ, start_response)
+        ok = alive()
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"ok\n" if ok else b"the scheduler's heartbeat stopped\n"]
+    return serve
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        """Log nothing: a scrape every few seconds would flood stderr."""
+
+
+def start_server(listen: str, app: Callable) -> WSGIServer:
+    """Serve app on listen from a daemon thread, over IPv6 when the host is an IPv6 address."""
+    host, _, port = listen.rpartition(":")
+    family, _, _, _, address = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM,
+                                                  flags=socket.AI_PASSIVE)[0]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = family
+
+    server = make_server(address[0], int(port), app, Server, handler_class=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

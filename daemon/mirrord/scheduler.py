@@ -173,9 +173,14 @@ class Daemon:
     def beat(self) -> None:
         self.last_beat = time.monotonic()
 
+    def alive(self) -> bool:
+        """Return whether the scheduler works: its heartbeat job ran lately. A failing or broken source, or a
+        cycle still running, does not change it; systemd's watchdog and the metrics' /healthz both ask this."""
+        return self.scheduler.running and time.monotonic() - self.last_beat < 3 * HEARTBEAT
+
     def feed_watchdog(self) -> None:
-        """Send WATCHDOG=1 only while the scheduler works: its heartbeat job ran lately."""
-        if self.scheduler.running and time.monotonic() - self.last_beat < 3 * HEARTBEAT:
+        """Send WATCHDOG=1 only while the scheduler works."""
+        if self.alive():
             notify("WATCHDOG=1")
         else:
             log.error("watchdog.missed", error="the scheduler's heartbeat stopped; systemd will restart mirrord")
