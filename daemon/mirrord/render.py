@@ -12,6 +12,7 @@ import segno
 
 from mirrord.markdown import html_to_markdown
 from mirrord.model import Article, Mirror, PageFile
+from mirrord.pageblocks import BODY, LEAD, Blocks, marked
 from mirrord.templating import environment, markdown_title
 
 BLANK_LINES = re.compile(r"\n\s*\n")
@@ -33,6 +34,15 @@ def page_parts(path: str) -> tuple[str, str] | None:
 def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
     """Return the files of one published article: its page, its QR code when asked for, and its downloaded
     pictures in `<id>.files/` beside it (so that pruning the page's files prunes them)."""
+    blocks = Blocks(html_block(article.lead_html, mirror), html_block(article.body_html, mirror))
+    folder = posixpath.dirname(page_path(article.channel, article.id))
+    return page_files(article, blocks, mirror) + [PageFile(f"{folder}/{image.path}", image.data)
+                                                  for image in article.images]
+
+
+def page_files(article: Article, blocks: Blocks, mirror: Mirror) -> list[PageFile]:
+    """Return an article's page around its rendered blocks (kept between markers: see `pageblocks`), and
+    its QR code when asked for: what `rebuild` writes again from the blocks a page already holds."""
     path = page_path(article.channel, article.id)
     share_url = f"{mirror.public_url}/{path}" if mirror.public_url else None
     with_qr = mirror.qr and share_url is not None
@@ -41,18 +51,20 @@ def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
         raw_title=article.title,
         header=mirror.header,
         footer=mirror.footer,
-        lead=html_block(article.lead_html, mirror),
-        body=html_block(article.body_html, mirror),
+        lead=marked(LEAD, blocks.lead),
+        body=marked(BODY, blocks.body),
         share_url=share_url,
         qr_file=f"{article.id}.md.png" if with_qr else None,
-        url=quote(article.url, safe=URL_SAFE),
+        url=page_url(article.url),
         metadata=metadata_line(article),
     )
     files = [PageFile(path, page.encode("utf-8"))]
-    if with_qr:
-        files.append(PageFile(f"{path}.png", qr_png(share_url)))
-    folder = posixpath.dirname(path)
-    return files + [PageFile(f"{folder}/{image.path}", image.data) for image in article.images]
+    return files + [PageFile(f"{path}.png", qr_png(share_url))] if with_qr else files
+
+
+def page_url(url: str) -> str:
+    """Return an article's original URL as its page writes it."""
+    return quote(url, safe=URL_SAFE)
 
 
 def html_block(fragment: str, mirror: Mirror) -> str:
