@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from mirrord.model import LedgerRow, Mirror
 from mirrord.pageblocks import Blocks, is_html_block, page_blocks
-from mirrord.render import page_url, parse_metadata
+from mirrord.render import fetched_time, page_url, parse_metadata
 
 ATOM = "http://www.w3.org/2005/Atom"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
@@ -47,10 +47,7 @@ def feed_path(channel: str) -> str:
 def feed_entry(row: LedgerRow, page: str, header: str | None) -> FeedEntry | None:
     """Return the feed entry of a live page; None when its metadata or body cannot be read (it is left out)."""
     meta = parse_metadata(page)
-    try:
-        fetched = datetime.fromisoformat(meta["fetched"]) if meta else None
-    except (TypeError, ValueError):
-        fetched = None
+    fetched = fetched_time(meta)
     blocks = page_blocks(page, header, page_url(meta["url"])) if meta else None
     if meta is None or fetched is None or blocks is None:
         return None

@@ -6,6 +6,7 @@ import io
 import json
 import posixpath
 import re
+from datetime import datetime
 from urllib.parse import quote
 
 import segno
@@ -101,6 +102,14 @@ def parse_metadata(page: str) -> dict | None:
     except ValueError:
         return None
     return fields if isinstance(fields, dict) and {"id", "url", "source", "fetched"} <= fields.keys() else None
+
+
+def fetched_time(meta: dict | None) -> datetime | None:
+    """Return when a page's article was fetched, as its metadata line says; None when it cannot be read."""
+    try:
+        return datetime.fromisoformat(meta["fetched"]) if meta else None
+    except (TypeError, ValueError):
+        return None
 
 
 def qr_png(url: str) -> bytes:
