@@ -2,29 +2,33 @@
 feed reader through the git host: pure functions over the pages the mirror holds.
 
 An entry carries the article's whole text as HTML: the page's own blocks for `body = "html"`, the
-Markdown blocks rendered for `body = "markdown"` (feed readers show HTML, not Markdown). Relative
-addresses in it (downloaded pictures, links to other pages) resolve against `xml:base`, the page's
-folder relative to the feed, so they lead to the mirror's files wherever the feed is fetched from (the
-git host's raw files, a clone). An entry links to its page at `public_url`, or, without one, by a
-relative address (`../pages/<channel>/<id>.md`) that a reader resolves against the feed's own address.
+Markdown blocks rendered for `body = "markdown"` (feed readers show HTML, not Markdown). Its relative
+addresses (downloaded pictures, links to other pages) are made relative to the feed instead of the
+page, so that they lead to the mirror's files wherever the feed is fetched from (the git host's raw
+files, a clone): readers resolve them against the feed's own address, and few read `xml:base`. An
+entry links to its page at `public_url`, or, without one, by an address relative to the feed
+(`../pages/<channel>/<id>.md`).
 Every date comes from the articles (their fetch time), none from the clock: a feed changes only when
 its pages do.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.model import LedgerRow, Mirror
 from mirrord.pageblocks import Blocks, is_html_block, page_blocks
 from mirrord.render import fetched_time, page_url, parse_metadata
 
 ATOM = "http://www.w3.org/2005/Atom"
-XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 ET.register_namespace("", ATOM)
 
@@ -51,13 +55,32 @@ def feed_entry(row: LedgerRow, page: str, header: str | None) -> FeedEntry | Non
     blocks = page_blocks(page, header, page_url(meta["url"])) if meta else None
     if meta is None or fetched is None or blocks is None:
         return None
-    return FeedEntry(row.path, meta.get("title") or row.title, meta["url"], fetched, blocks_html(blocks))
+    return FeedEntry(row.path, meta.get("title") or row.title, meta["url"], fetched,
+                     from_feed(blocks_html(blocks), posixpath.dirname(row.path)))
 
 
 def blocks_html(blocks: Blocks) -> str:
     """Return the lead and body as one HTML fragment: HTML blocks as they are, Markdown ones rendered."""
     return "\n<hr/>\n".join(block if is_html_block(block) else markdown_renderer().render(block)
                             for block in (blocks.lead, blocks.body) if block)
+
+
+def from_feed(fragment: str, folder: str) -> str:
+    """Return the fragment with its addresses relative to the page's folder made relative to feeds/."""
+    tree = LexborHTMLParser(f"<body>{fragment}</body>")
+    for node in tree.css("[href], [src]"):
+        for name in ("href", "src"):
+            value = node.attributes.get(name)
+            if value is not None and is_relative(value):
+                node.attrs[name] = f"../{folder}/{value}"
+    return tree.body.inner_html if tree.body else ""
+
+
+def is_relative(address: str) -> bool:
+    """Tell whether an address is relative to the page's folder (not absolute, not from the root, not a
+    fragment of the page)."""
+    parts = urlsplit(address)
+    return not (parts.scheme or parts.netloc or address.startswith(("/", "#")))
 
 
 @lru_cache(maxsize=1)
@@ -84,8 +107,7 @@ def render_feed(mirror: Mirror, channel: str, title: str, entries: list[FeedEntr
         add(item, "published", stamp(entry.fetched))
         add(item, "link", rel="alternate", href=mirror_link(mirror, entry.path))
         add(item, "link", rel="via", href=page_url(entry.url))
-        folder = entry.path.rpartition("/")[0]
-        add(item, "content", entry.html, type="html", **{XML_BASE: f"../{folder}/"})
+        add(item, "content", entry.html, type="html")
     ET.indent(feed)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
