@@ -14,11 +14,10 @@ from datetime import datetime, timedelta, timezone
 
 from mirrord.commit import changed_feeds, changed_indexes, readme_file
 from mirrord.errors import LockHeld, PublishError
-from mirrord.hints import LOCKED, UNWRITABLE
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger
 from mirrord.model import Article, Config, Failure, LedgerRow, Mirror, Options, PageFile, Source
-from mirrord.outcome import Report
+from mirrord.outcome import Report, stopped
 from mirrord.pageblocks import page_blocks
 from mirrord.publish import Workspace
 from mirrord.rebuild import recover_ledger
@@ -36,14 +35,8 @@ def rebuild_mirror(config: Config, mirror: Mirror, options: Options) -> Report:
     ends in the report, as for a cycle."""
     try:
         return rebuild_locked(config, mirror, options)
-    except LockHeld as error:
-        log.warning("cycle.locked", mirror=mirror.name, error=str(error))
-        return Report(mirror.name, failures=[Failure("mirror", mirror.name, str(error), hint=LOCKED, transient=True)],
-                      locked=True)
-    except OSError as error:
-        reason = f"mirror {mirror.name}: {error.strerror or error} ({error.filename or 'state_dir'})"
-        log.error("commit.failed", mirror=mirror.name, error=reason)
-        return Report(mirror.name, failures=[Failure("mirror", mirror.name, reason, hint=UNWRITABLE)])
+    except (LockHeld, OSError) as error:
+        return stopped(mirror.name, error)
 
 
 def rebuild_locked(config: Config, mirror: Mirror, options: Options) -> Report:
