@@ -14,21 +14,22 @@ its pages do.
 
 from __future__ import annotations
 
+import html
 import posixpath
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from urllib.parse import urlsplit
-
-from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.model import LedgerRow, Mirror
 from mirrord.pageblocks import Blocks, is_html_block, page_blocks
 from mirrord.render import fetched_time, page_url, parse_metadata
 
 ATOM = "http://www.w3.org/2005/Atom"
+TAG = re.compile(r'<[a-zA-Z](?:[^>"]|"[^"]*")*>')
+ADDRESS = re.compile(r'(\s(?:href|src)=")([^"]*)"')
+ABSOLUTE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|[/#]")
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 ET.register_namespace("", ATOM)
 
@@ -66,21 +67,21 @@ def blocks_html(blocks: Blocks) -> str:
 
 
 def from_feed(fragment: str, folder: str) -> str:
-    """Return the fragment with its addresses relative to the page's folder made relative to feeds/."""
-    tree = LexborHTMLParser(f"<body>{fragment}</body>")
-    for node in tree.css("[href], [src]"):
-        for name in ("href", "src"):
-            value = node.attributes.get(name)
-            if value is not None and is_relative(value):
-                node.attrs[name] = f"../{folder}/{value}"
-    return tree.body.inner_html if tree.body else ""
+    """Return the fragment with its addresses relative to the page's folder made relative to feeds/.
+
+    The fragment was written by a serializer (the sanitizer's, or the Markdown renderer's): its tags are
+    whole, its attribute values double-quoted, and text holds no `<`, so a tag is found by its shape."""
+    def rebase(address: re.Match) -> str:
+        value = address.group(2)
+        return f'{address.group(1)}../{folder}/{value}"' if is_relative(html.unescape(value)) else address.group()
+
+    return TAG.sub(lambda tag: ADDRESS.sub(rebase, tag.group()), fragment)
 
 
 def is_relative(address: str) -> bool:
-    """Tell whether an address is relative to the page's folder (not absolute, not from the root, not a
-    fragment of the page)."""
-    parts = urlsplit(address)
-    return not (parts.scheme or parts.netloc or address.startswith(("/", "#")))
+    """Tell whether an address is relative to the page's folder: no scheme, not from the root or another
+    host, not a fragment of the page."""
+    return not ABSOLUTE.match(address)
 
 
 @lru_cache(maxsize=1)
