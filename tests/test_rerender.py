@@ -212,3 +212,13 @@ def test_markdown_pages_of_the_old_release_under_another_header_are_left_as_they
     assert f"left {len(published)} pages as they were" in run.stdout
     assert "run rebuild once with that header" in run.stdout
     assert pages_of(clone(bare, tmp_path / "rebuilt")) == published
+
+
+def test_a_mirror_never_published_has_nothing_to_rebuild(setup, tmp_path):
+    _, bare, config = setup
+
+    run = mirrord(config, "rebuild")
+
+    assert run.code == 0, run.stdout + run.stderr
+    assert "changed 0 files" in run.stdout
+    assert git(bare, "rev-list", "--all") == ""

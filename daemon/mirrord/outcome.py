@@ -53,6 +53,12 @@ def stopped(mirror: str, error: LockHeld | OSError) -> Report:
     return Report(mirror, failures=[Failure("mirror", mirror, reason, hint=UNWRITABLE)])
 
 
+def commit_failed(mirror: str, error: Exception, report: Report) -> None:
+    """Log and report that git could not open, write or commit the mirror's clone."""
+    log.error("commit.failed", mirror=mirror, error=str(error))
+    report.failures.append(Failure("mirror", mirror, str(error)))
+
+
 def request_failure(scope: str, mirror: str, channel: Channel, url: str,
                     error: FetchError | DiscoverError) -> Failure:
     """Return the Failure of a channel or article (`scope`) of `channel` whose request or reading failed,

@@ -16,8 +16,8 @@ from mirrord.commit import changed_feeds, changed_indexes, readme_file
 from mirrord.errors import LockHeld, PublishError
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger
-from mirrord.model import Article, Config, Failure, LedgerRow, Mirror, Options, PageFile, Source
-from mirrord.outcome import Report, stopped
+from mirrord.model import Article, Config, LedgerRow, Mirror, Options, PageFile, Source
+from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.pageblocks import page_blocks
 from mirrord.publish import Workspace
 from mirrord.rebuild import recover_ledger
@@ -47,30 +47,28 @@ def rebuild_locked(config: Config, mirror: Mirror, options: Options) -> Report:
             workspace = Workspace.open(config.state_dir, mirror)
         except PublishError as error:
             state.close()
-            return failed(mirror, error, report)
+            commit_failed(mirror.name, error, report)
+            return report
         try:
             sources = [source for source in config.sources.values() if source.mirror == mirror.name]
             rebuild_in(mirror, sources, workspace, state, options, report)
             if options.push and not options.dry_run:
                 push_remotes(mirror, workspace, state, report, backoff=False)
         except PublishError as error:
-            failed(mirror, error, report)
+            commit_failed(mirror.name, error, report)
         finally:
             workspace.close()
             state.close()
     return report
 
 
-def failed(mirror: Mirror, error: PublishError, report: Report) -> Report:
-    """Log and report that git could not open, write or commit the mirror's clone."""
-    log.error("commit.failed", mirror=mirror.name, error=str(error))
-    report.failures.append(Failure("mirror", mirror.name, str(error)))
-    return report
-
-
 def rebuild_in(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State, options: Options,
                report: Report) -> None:
-    """Render, compare with the clone, and commit what differs (in a dry run, only report it)."""
+    """Render, compare with the clone, and commit what differs (in a dry run, only report it). A mirror that
+    has never been published has nothing to render again."""
+    if workspace.head() is None:
+        log.info("rebuild.done", mirror=mirror.name, commit=None, pages=0, changed=0, skipped=0)
+        return
     recover_ledger(mirror, sources, workspace, state)
     live = state.ledger_rows(mirror.name, (), ())
     shown = {channel.name: [row for row in live if row.channel == channel.name]
