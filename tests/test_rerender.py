@@ -9,14 +9,17 @@ its bare remote, as readers get it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tarfile
 from io import BytesIO
 from pathlib import Path
 
+import cmarkgfm
 import feedparser
 import pytest
+from cmarkgfm.cmark import Options
 
 from mirrord.lock import mirror_lock
 from mirrord.pageblocks import marked_block
@@ -222,3 +225,27 @@ def test_a_mirror_never_published_has_nothing_to_rebuild(setup, tmp_path):
     assert run.code == 0, run.stdout + run.stderr
     assert "changed 0 files" in run.stdout
     assert git(bare, "rev-list", "--all") == ""
+
+
+# The markers as GitHub shows them: not at all.
+
+GOLDEN_PAGES = sorted((Path(__file__).parent / "golden").glob("*/expected/pages/*/*.md"))
+MARKER_LINE = re.compile(r"<!-- /?mirrord:(?:lead|body) -->")
+
+
+def github_html(markdown: str) -> str:
+    """Return GitHub's rendering of a page with raw HTML passed through (so that nothing is hidden), without the
+    markers' own comments."""
+    html = cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+    return MARKER_LINE.sub("", html)
+
+
+@pytest.mark.parametrize("page", GOLDEN_PAGES, ids=lambda page: "/".join(page.parts[-5:-3] + page.parts[-1:]))
+def test_github_renders_a_page_with_markers_as_the_page_without_them(page):
+    """Every golden page (HTML and Markdown bodies, leads, Chinese, Arabic, downloaded pictures) rendered by
+    GitHub's renderer gives the same HTML with its markers as with them taken out (the layout before them)."""
+    text = page.read_text(encoding="utf-8")
+    assert "<!-- mirrord:body -->\n" in text
+    unmarked = re.sub(r"<!-- mirrord:(?:lead|body) -->\n|\n<!-- /mirrord:(?:lead|body) -->", "", text)
+
+    assert github_html(text).split() == github_html(unmarked).split()
