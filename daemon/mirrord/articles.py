@@ -47,13 +47,7 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
                "url": entry.url}
     try:
         page = await fetch_page(entry.url, channel, fetcher) if channel.rules.content else None
-        links = links_in(page if page is not None else entry.content_html or "", entry.url, pages,
-                         page_path(channel.name, entry.id))
-        article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
-        log.debug("article.extracted", **context)
-        if mirror.images == "download":
-            article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts), context)
-        return Fetched(candidate, article)
+        return Fetched(candidate, await extract_fetched(candidate, page, mirror, fetcher, pages, context))
     except HeldBack as reason:
         log.warning("article.skipped", **context, error=str(reason))
         return Fetched(candidate, held_back=str(reason))
@@ -61,6 +55,21 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
         failure = request_failure("article", mirror.name, channel, entry.url, error)
         log.warning("fetch.failed", **context, error=failure.message, hint=failure.hint)
         return Fetched(candidate, failure=failure)
+
+
+async def extract_fetched(candidate: Candidate, page: str | None, mirror: Mirror, fetcher: Fetcher,
+                          pages: Mapping[str, str], context: dict[str, str]) -> Article:
+    """Return the article of a fetched page (None: of the feed entry's own content), its links to the mirror's
+    pages rewritten and its pictures downloaded as the mirror says: the steps `preview` shares with a cycle.
+    Raise HeldBack when it would not be published."""
+    entry, channel = candidate.entry, candidate.channel
+    links = links_in(page if page is not None else entry.content_html or "", entry.url, pages,
+                     page_path(channel.name, entry.id))
+    article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
+    log.debug("article.extracted", **context)
+    if mirror.images == "download":
+        article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts), context)
+    return article
 
 
 def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str) -> dict[str, str]:

@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("url", metavar="URL", help="address of an article of the source")
     preview.add_argument("--source", required=True, metavar="NAME", help="source whose rules apply")
     preview.add_argument("--channel", metavar="NAME", help="channel whose rules apply [the source's first]")
+    rebuild = commands.add_parser("rebuild", help="render every live page, index, feed and the README again from "
+                                  "what the mirror holds (after changing header, footer, public_url or templates), "
+                                  "in one commit; fetches nothing")
+    rebuild.add_argument("--mirror", action="append", default=[], metavar="NAME", dest="mirrors",
+                         help="a mirror to rebuild (may be given several times) [every mirror]")
+    rebuild.add_argument("--no-push", action="store_true", help="commit but do not push")
+    rebuild.add_argument("--dry-run", action="store_true", help="write nothing, list the files that would change")
     demo = commands.add_parser("demo", help="offline: mirror a bundled sample site into a local bare repository")
     demo.add_argument("--dir", default="mirrord-demo", help="where the demo's state and repositories go "
                       "[./mirrord-demo]")
@@ -90,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_status(config, args)
         if args.command == "retry":
             return command_retry(config, args)
+        if args.command == "rebuild":
+            return command_rebuild(config, args)
         return command_once(config, args)
     except ConfigError as error:
         say(f"mirrord: {error.headline}, {len(error.problems)} problem(s):\n{error}", sys.stderr, lines=True)
@@ -307,6 +316,51 @@ def known_source(config: Config, name: str) -> bool:
     print(f"mirrord: no source named {name} in {config.path} (sources: {', '.join(config.sources) or 'none'})",
           file=sys.stderr)
     return False
+
+
+def command_rebuild(config: Config, args: argparse.Namespace) -> int:
+    """Render the named mirrors (every one when none is named) again, each in one commit, pushed as a cycle
+    pushes; exit 1 when a page could not be rendered again or a commit or push failed, 3 when a mirror's
+    lock was held."""
+    unknown = [name for name in args.mirrors if name not in config.mirrors]
+    if unknown:
+        print(f"mirrord: no mirror named {', '.join(unknown)} in {config.path} "
+              f"(mirrors: {', '.join(config.mirrors) or 'none'})", file=sys.stderr)
+        return EXIT_CONFIG
+    lock_wait = lock_wait_of(os.environ)
+    if lock_wait is None:
+        print(f"mirrord: MIRRORD_LOCK_WAIT must be a number of seconds, found {os.environ['MIRRORD_LOCK_WAIT']!r}",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    from mirrord.pipeline import register_secrets
+    from mirrord.preflight import require_places
+    from mirrord.rerender import rebuild_mirror
+
+    require_places(config)
+    configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
+    register_secrets(config)
+    options = Options(push=not args.no_push, dry_run=args.dry_run, lock_wait=lock_wait)
+    reports = [rebuild_mirror(config, config.mirrors[name], options)
+               for name in list(dict.fromkeys(args.mirrors)) or list(config.mirrors)]
+    for report in reports:
+        print_rebuild(report, args.dry_run)
+    if any(report.locked for report in reports):
+        return EXIT_LOCKED
+    return EXIT_OK if all(report.ok and not report.skipped for report in reports) else EXIT_PARTIAL
+
+
+def print_rebuild(report: Report, dry_run: bool) -> None:
+    """Print what a rebuild changed (or would change) in a mirror, and what it left as it was."""
+    verb = "would change" if dry_run else "changed"
+    say(f"mirror {report.mirror}: {verb} {len(report.published)} files, removed {len(report.pruned)}, "
+        f"left {len(report.skipped)} pages as they were, failures {len(report.failures)}"
+        + (f", commit {report.commit[:12]}" if report.commit else ""))
+    lines = ([f"  ~ {path}" for path in report.published] + [f"  - {path}" for path in report.pruned]
+             + [f"  left as it was {path}: {reason}" for path, reason in report.skipped]
+             + [line for failure in report.failures for line in failure_lines(failure)]
+             + [f"  pushed to {remote}" for remote in report.pushed])
+    for line in lines:
+        say(line)
 
 
 def command_retry(config: Config, args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Carry out a commit plan: render the pages, indexes and README, write them, commit once, record.
+"""Carry out a commit plan: render the pages, indexes, feeds and README, write them, commit once, record.
 
 The ledger rows of a commit are set aside before it is made and recorded after, so that a crash in
 between is settled on the next run (`State.settle_cycle`): recorded if the commit exists, dropped if not.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mirrord.feeds import feed_entry, feed_path, render_feed
 from mirrord.index import index_path, render_index, render_readme
 from mirrord.ledger import CommitPlan
 from mirrord.log import get_logger
@@ -37,7 +38,9 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], workspa
     if not (files or plan.deleted or indexes):
         state.record_cycle(plan.new_rows, plan.pruned_rows, "")
         return Committed()
-    files += indexes + [readme_file(mirror, sources, plan.shown, now)]
+    written = {file.path: file.data for file in files}
+    files += indexes + changed_feeds(mirror, sources, plan.shown, workspace, written, indexed_channels(indexes))
+    files.append(readme_file(mirror, sources, plan.shown, now))
     state.begin_cycle(mirror.name, workspace.head(), plan.new_rows, plan.pruned_rows)
     workspace.write(files, plan.deleted)
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(plan.articles),
@@ -63,6 +66,42 @@ def changed_indexes(mirror: Mirror, sources: list[Source], shown: dict[str, list
             if workspace.read(index_path(channel.name)) != data:
                 changed.append(PageFile(index_path(channel.name), data))
     return changed
+
+
+def indexed_channels(indexes: list[PageFile]) -> set[str]:
+    """Return the channels of these index files."""
+    return {file.path.removeprefix("indexes/").removesuffix(".md") for file in indexes}
+
+
+def changed_feeds(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]], workspace: Workspace,
+                  written: dict[str, bytes], channels: set[str]) -> list[PageFile]:
+    """Return the feeds whose text changes, of the named channels (those whose pages changed) and of those
+    that have none yet; `written` holds the pages of this commit, the others are read from the clone."""
+    changed = []
+    for source in sources:
+        for channel in source.channels:
+            path, rows = feed_path(channel.name), shown.get(channel.name, [])
+            old = workspace.read(path)
+            if (channel.name in channels or old is None) and rows:
+                data = channel_feed(mirror, f"{source.title} · {channel.title}", channel.name, rows, workspace,
+                                    written)
+                if data is not None and data != old:
+                    changed.append(PageFile(path, data))
+    return changed
+
+
+def channel_feed(mirror: Mirror, title: str, channel: str, rows: list[LedgerRow], workspace: Workspace,
+                 written: dict[str, bytes]) -> bytes | None:
+    """Return the feed of a channel's newest `keep` pages (all with keep = 0); None when none can be read."""
+    newest = sorted(rows, key=lambda row: row.seq, reverse=True)[:mirror.keep or None]
+    entries = [entry for row in newest
+               if (entry := feed_entry(row, page_text(row.path, workspace, written), mirror))]
+    return render_feed(mirror, channel, title, entries) if entries else None
+
+
+def page_text(path: str, workspace: Workspace, written: dict[str, bytes]) -> str:
+    data = written[path] if path in written else workspace.read(path)
+    return data.decode("utf-8", errors="replace") if data is not None else ""
 
 
 def readme_file(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]], now: datetime) -> PageFile:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from mirrord.errors import DiscoverError, FetchError
-from mirrord.hints import PUSH, hint
+from mirrord.errors import DiscoverError, FetchError, LockHeld
+from mirrord.hints import LOCKED, PUSH, UNWRITABLE, hint
 from mirrord.log import add_listener, get_logger, remove_listener
 from mirrord.model import Channel, Config, Failure, SourceResult
 from mirrord.state import State
@@ -39,6 +39,24 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+def stopped(mirror: str, error: LockHeld | OSError) -> Report:
+    """Return the report of a mirror whose cycle (or rebuild) was stopped before it wrote anything: its lock
+    held by another process, or a clone the system cannot write; logged, so that the other mirrors go on."""
+    if isinstance(error, LockHeld):
+        log.warning("cycle.locked", mirror=mirror, error=str(error))
+        return Report(mirror, failures=[Failure("mirror", mirror, str(error), hint=LOCKED, transient=True)],
+                      locked=True)
+    reason = f"mirror {mirror}: {error.strerror or error} ({error.filename or 'state_dir'})"
+    log.error("commit.failed", mirror=mirror, error=reason)
+    return Report(mirror, failures=[Failure("mirror", mirror, reason, hint=UNWRITABLE)])
+
+
+def commit_failed(mirror: str, error: Exception, report: Report) -> None:
+    """Log and report that git could not open, write or commit the mirror's clone."""
+    log.error("commit.failed", mirror=mirror, error=str(error))
+    report.failures.append(Failure("mirror", mirror, str(error)))
 
 
 def request_failure(scope: str, mirror: str, channel: Channel, url: str,

@@ -22,12 +22,11 @@ from mirrord.credentials import secrets_of
 from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.heldback import remember, waiting
-from mirrord.hints import LOCKED, UNWRITABLE
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
-from mirrord.model import Article, Channel, Config, Failure, Mirror, Options, Response, Source
-from mirrord.outcome import Report
+from mirrord.model import Article, Channel, Config, Mirror, Options, Response, Source
+from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.publish import Workspace
 from mirrord.rebuild import recover_ledger
 from mirrord.remotes import push_remotes
@@ -84,14 +83,8 @@ async def isolated(config: Config, mirror: Mirror, sources: list[Source], state:
     cannot write) is its report's, and the mirrors after it still run."""
     try:
         return await run_mirror(config, mirror, sources, state, fetcher, options)
-    except LockHeld as error:
-        log.warning("cycle.locked", mirror=mirror.name, error=str(error))
-        return Report(mirror.name, failures=[Failure("mirror", mirror.name, str(error), hint=LOCKED, transient=True)],
-                      locked=True)
-    except OSError as error:
-        reason = f"mirror {mirror.name}: {error.strerror or error} ({error.filename or 'state_dir'})"
-        log.error("commit.failed", mirror=mirror.name, error=reason)
-        return Report(mirror.name, failures=[Failure("mirror", mirror.name, reason, hint=UNWRITABLE)])
+    except (LockHeld, OSError) as error:
+        return stopped(mirror.name, error)
 
 
 async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
@@ -119,7 +112,7 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
     try:
         workspace = Workspace.open(config.state_dir, mirror)
     except PublishError as error:
-        commit_failed(mirror, error, report)
+        commit_failed(mirror.name, error, report)
         return
     try:
         rebuilt = recover_ledger(mirror, all_sources, workspace, state)
@@ -130,7 +123,7 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         try:
             committed = commit_plan(commit, mirror, all_sources, workspace, state, now)
         except PublishError as error:
-            commit_failed(mirror, error, report)
+            commit_failed(mirror.name, error, report)
             return
         report.commit, report.published, report.pruned = committed.commit, committed.published, committed.pruned
         note_renamed(mirror, collected.plan, report)
@@ -139,12 +132,6 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
             push_remotes(mirror, workspace, state, report, options.push_backoff)
     finally:
         workspace.close()
-
-
-def commit_failed(mirror: Mirror, error: PublishError, report: Report) -> None:
-    """Log and report that git could not open, write or commit the mirror's clone."""
-    log.error("commit.failed", mirror=mirror.name, error=str(error))
-    report.failures.append(Failure("mirror", mirror.name, str(error)))
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,

@@ -1,28 +1,32 @@
 """`mirrord preview`: one article through a cycle's own steps, shown instead of published.
 
-The page is fetched by the Fetcher, extracted, given its pictures and rendered by the very functions
-a cycle uses, so that what preview prints is what a cycle would publish. Nothing is written: no
-state, no git. Beside the page comes a short report for the person writing the rules: what each
-selector matched, how much text, pictures and links there are, and why the article would be held back.
+The article is found in its channel's listing or feed as a cycle finds it (its title is the listing's
+link text or the feed's title, its name follows the `id` rule), then fetched, extracted, given its
+links and pictures and rendered by the very functions a cycle uses, so that what preview prints is
+what a cycle would publish. Nothing is written: no state, no git (the state is read, when there is
+one, for the pages `links = "rewrite"` points to). Beside the page comes a short report for the person
+writing the rules: what each selector matched, how much text, pictures and links there are, and why the
+article would be held back.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from selectolax.lexbor import LexborHTMLParser
 
-from mirrord.articles import download_images, fetch_page
-from mirrord.budget import extract_within_budget
-from mirrord.discover import article_id, discover_feed, entry_title, one_line
-from mirrord.errors import HeldBack, MirrordError
+from mirrord.articles import extract_fetched, fetch_page
+from mirrord.channels import items_read
+from mirrord.discover import article_id, entry_title, one_line, read_channel
+from mirrord.errors import DiscoverError, FetchError, HeldBack, MirrordError
 from mirrord.extract import image_urls, outermost, remove_matches
 from mirrord.fetch import Fetcher
+from mirrord.identity import identity
 from mirrord.markup import bound_depth
-from mirrord.model import Article, Channel, Config, Entry, Mirror, Rules
+from mirrord.model import Article, Candidate, Channel, Config, Entry, Mirror, Rules
 from mirrord.render import render_page
+from mirrord.state import State
 
 
 @dataclass
@@ -42,36 +46,64 @@ def preview_article(config: Config, channel: Channel, url: str) -> Preview:
 async def preview_async(mirror: Mirror, config: Config, channel: Channel, url: str) -> Preview:
     result = Preview()
     async with Fetcher(config.http) as fetcher:
-        if channel.rules.content:
-            page = bound_depth(await fetch_page(url, channel, fetcher))
-            entry = Entry(id=article_id(url, None, channel.rules.id), url=url, title=entry_title(page_title(page), url))
-            result.report += selector_report(page, channel.rules)
-        else:
-            page, entry = None, await feed_entry(channel, url, fetcher)
+        entry = await listed_entry(mirror, channel, url, fetcher, result.report)
+        page = await fetch_page(url, channel, fetcher) if channel.rules.content else None
+        if page is None:
             result.report.append(f"no content rule: the text is the feed entry's own ({channel.url})")
+        else:
+            result.report += selector_report(bound_depth(page), channel.rules)
+        if entry is None:
+            entry = Entry(id=article_id(url, None, channel.rules.id), url=url,
+                          title=entry_title(page_title(page or ""), url), key=identity(url))
+        context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "article": entry.id,
+                   "url": url}
         try:
-            article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), {})
+            article = await extract_fetched(Candidate(entry, channel), page, mirror, fetcher,
+                                            mirror_pages(config, mirror), context)
         except HeldBack as reason:
             result.report.append(f"HELD BACK, would not be published: {reason}")
             return result
-        if mirror.images == "download":
-            article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts),
-                                            {"source": channel.source, "channel": channel.name})
     result.report += article_report(article, channel.rules, mirror, page_blocks_links(page, entry, channel.rules))
     result.page = render_page(article, mirror)[0].data.decode("utf-8")
     return result
 
 
-async def feed_entry(channel: Channel, url: str, fetcher: Fetcher) -> Entry:
-    """Return the entry of channel's feed whose link is url. Raise MirrordError when the feed does not list it."""
-    if not channel.is_feed:
-        raise MirrordError(f"channel {channel.name} is a listing page but its rules have no content selector")
-    discovery = discover_feed(await fetcher.get(channel.url), channel.rules)
+async def listed_entry(mirror: Mirror, channel: Channel, url: str, fetcher: Fetcher, report: list[str]) -> Entry | None:
+    """Return the entry the channel lists for url, as a cycle takes it (its title is the listing's link text
+    or the feed's title, its name follows the `id` rule). None, said in the report, when the channel does not
+    list it now or cannot be read but a content rule lets the page stand in. Raise FetchError, DiscoverError
+    or MirrordError when a feed channel without content rule cannot give it."""
+    try:
+        discovery = read_channel(channel, await fetcher.get(channel.url), items_read(mirror.keep))
+    except (FetchError, DiscoverError) as error:
+        if not channel.rules.content:
+            raise
+        report.append(f"channel {channel.url} could not be read ({error}): the title shown is the page's own, a "
+                      "cycle would take the listing's")
+        return None
+    wanted = identity(url)
     for entry in discovery.entries:
-        if entry.url == url:
+        if entry.key == wanted:
             return entry
-    raise MirrordError(f"{url} is not an entry of the feed {channel.url} ({len(discovery.entries)} entries): "
-                       "give the URL of an article the feed lists now, or set a content selector")
+    if not channel.rules.content:
+        raise MirrordError(f"{url} is not an entry of the feed {channel.url} ({len(discovery.entries)} entries): "
+                           "give the URL of an article the feed lists now, or set a content selector")
+    report.append(f"not listed by {channel.url} now: the title shown is the page's own, a cycle would take the "
+                  "listing's")
+    return None
+
+
+def mirror_pages(config: Config, mirror: Mirror) -> dict[str, str]:
+    """Return url -> path of the mirror's live pages as the state holds them (read only; none without a
+    state), so that `links = "rewrite"` points links to them as a cycle would."""
+    path = config.state_dir / "state.sqlite3"
+    if not path.is_file():
+        return {}
+    state = State(path, readonly=True)
+    try:
+        return {row.url: row.path for row in state.ledger_rows(mirror.name, (), ())}
+    finally:
+        state.close()
 
 
 def page_title(page: str) -> str:
@@ -119,8 +151,7 @@ def article_report(article: Article, rules: Rules, mirror: Mirror, links_before:
         f"images ({mirror.images}): {len(image_urls(article))} pointing at the site, {len(article.images)} stored "
         "in the mirror",
         f"links ({mirror.links}): {found}{links_after} kept as links in the page"
-        + (" (rewrite: preview does not read the ledger, so links to mirrored pages show as neutralized)"
-           if mirror.links == "rewrite" else ""),
+        + (" (rewrite: to the pages the mirror has now)" if mirror.links == "rewrite" else ""),
         f"would be published as pages/{article.channel}/{article.id}.md",
     ]
 

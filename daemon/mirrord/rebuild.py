@@ -14,7 +14,7 @@ from mirrord.index import index_path, parse_index
 from mirrord.log import get_logger
 from mirrord.model import Channel, LedgerRow, Mirror, Source
 from mirrord.publish import Workspace
-from mirrord.render import page_parts, parse_metadata
+from mirrord.render import fetched_time, page_parts, parse_metadata
 from mirrord.state import State
 
 log = get_logger()
@@ -32,10 +32,7 @@ def rebuilt_ledger(mirror: str, channels: list[Channel], workspace: Workspace,
 def row_from_page(mirror: str, channel: Channel, path: str, page: str) -> LedgerRow | None:
     """Return the ledger row a page's metadata line gives for one channel listing it; None if it has none."""
     meta = parse_metadata(page)
-    try:
-        fetched = datetime.fromisoformat(meta["fetched"]) if meta else None
-    except (TypeError, ValueError):
-        fetched = None
+    fetched = fetched_time(meta)
     if meta is None or fetched is None:
         return None
     return LedgerRow(mirror, channel.name, meta["id"], path, meta.get("title") or meta["id"], meta["url"],

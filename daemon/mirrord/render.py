@@ -6,6 +6,7 @@ import io
 import json
 import posixpath
 import re
+from datetime import datetime
 from urllib.parse import quote
 
 import segno
@@ -13,8 +14,9 @@ import segno
 from mirrord.catalogue import words
 from mirrord.markdown import html_to_markdown
 from mirrord.model import Article, Mirror, PageFile
+from mirrord.pageblocks import BODY, LEAD, Blocks, marked
 from mirrord.templating import environment, markdown_title
-from mirrord.variant import convert_article
+from mirrord.variant import convert_html, convert_text
 
 BLANK_LINES = re.compile(r"\n\s*\n")
 PAGE_PATH = re.compile(r"pages/([^/]+)/([^/]+)\.md")
@@ -34,32 +36,43 @@ def page_parts(path: str) -> tuple[str, str] | None:
 
 def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
     """Return the files of one published article: its page, its QR code when asked for, and its downloaded
-    pictures in `<id>.files/` beside it (so that pruning the page's files prunes them). The words are the
-    mirror's `lang`, the title and body in its (or the source's) `variant`; the metadata line keeps the title
-    as the site gave it."""
+    pictures in `<id>.files/` beside it (so that pruning the page's files prunes them)."""
+    blocks = Blocks(html_block(article.lead_html, mirror), html_block(article.body_html, mirror))
+    folder = posixpath.dirname(page_path(article.channel, article.id))
+    return page_files(article, blocks, mirror) + [PageFile(f"{folder}/{image.path}", image.data)
+                                                  for image in article.images]
+
+
+def page_files(article: Article, blocks: Blocks, mirror: Mirror) -> list[PageFile]:
+    """Return an article's page around its rendered blocks (kept between markers: see `pageblocks`), and
+    its QR code when asked for: what `rebuild` writes again from the blocks a page already holds. The words
+    are the mirror's `lang`, the title and blocks in its (or the source's) `variant`; the metadata line
+    keeps the title as the site gave it."""
     path = page_path(article.channel, article.id)
     share_url = f"{mirror.public_url}/{path}" if mirror.public_url else None
     with_qr = mirror.qr and share_url is not None
-    metadata = metadata_line(article)
-    article = convert_article(article, mirror.variant_of(article.source))
+    variant = mirror.variant_of(article.source)
+    title = convert_text(article.title, variant)
     page = environment(mirror.templates).get_template("page.md.j2").render(
         words=words(mirror.lang),
-        title=markdown_title(article.title),
-        raw_title=article.title,
+        title=markdown_title(title),
+        raw_title=title,
         header=mirror.header,
         footer=mirror.footer,
-        lead=html_block(article.lead_html, mirror),
-        body=html_block(article.body_html, mirror),
+        lead=marked(LEAD, convert_html(blocks.lead, variant)),
+        body=marked(BODY, convert_html(blocks.body, variant)),
         share_url=share_url,
         qr_file=f"{article.id}.md.png" if with_qr else None,
-        url=quote(article.url, safe=URL_SAFE),
-        metadata=metadata,
+        url=page_url(article.url),
+        metadata=metadata_line(article),
     )
     files = [PageFile(path, page.encode("utf-8"))]
-    if with_qr:
-        files.append(PageFile(f"{path}.png", qr_png(share_url)))
-    folder = posixpath.dirname(path)
-    return files + [PageFile(f"{folder}/{image.path}", image.data) for image in article.images]
+    return files + [PageFile(f"{path}.png", qr_png(share_url))] if with_qr else files
+
+
+def page_url(url: str) -> str:
+    """Return an article's original URL as its page writes it."""
+    return quote(url, safe=URL_SAFE)
 
 
 def html_block(fragment: str, mirror: Mirror) -> str:
@@ -96,6 +109,14 @@ def parse_metadata(page: str) -> dict | None:
     except ValueError:
         return None
     return fields if isinstance(fields, dict) and {"id", "url", "source", "fetched"} <= fields.keys() else None
+
+
+def fetched_time(meta: dict | None) -> datetime | None:
+    """Return when a page's article was fetched, as its metadata line says; None when it cannot be read."""
+    try:
+        return datetime.fromisoformat(meta["fetched"]) if meta else None
+    except (TypeError, ValueError):
+        return None
 
 
 def qr_png(url: str) -> bytes:

@@ -8,10 +8,7 @@ phrases before characters (頭髮 and 發展 are two different 发).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from functools import lru_cache
-
-from mirrord.model import Article
 
 VARIANTS = {"zh-Hans": "t2s", "zh-Hant": "s2t"}
 # A tag of sanitized HTML, its attributes quoted: what is between tags is text, the rest is left alone (URLs
@@ -43,11 +40,3 @@ def convert_html(fragment: str, variant: str | None) -> str:
     parts[1::2] = [READ_ATTRIBUTE.sub(lambda m: m[1] + convert_text(m[2], variant) + m[3], tag) for tag in parts[1::2]]
     return "".join(parts)
 
-
-def convert_article(article: Article, variant: str | None) -> Article:
-    """Return the article with its title, lead and body in the variant's script."""
-    if not variant:
-        return article
-    return replace(article, title=convert_text(article.title, variant),
-                   lead_html=convert_html(article.lead_html, variant),
-                   body_html=convert_html(article.body_html, variant))

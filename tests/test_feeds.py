@@ -1,0 +1,132 @@
+"""Each channel's Atom feed in the mirror, `feeds/<channel>.xml`: read by feedparser as a feed reader would,
+after real `mirrord once` runs on the fixture site, from a fresh clone of the bare remote.
+
+A feed lists the channel's newest `keep` live pages, newest first, with their whole text, linked to
+the pages at `public_url` (relative to the feed without one); it is written in the commit that changes
+its channel's pages, and a cycle with nothing new changes nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import feedparser
+
+from mirrord.feeds import FeedEntry, from_feed, render_feed
+from mirrord.index import parse_index
+from mirrord.pageblocks import marked_block
+
+import values
+from fixture_site import add_article, populate
+from mirror_run import PUBLIC_URL, bare_repository, clone, commit_count, git, metadata_of, mirrord, write_config
+
+TAG = re.compile(r"<[^>]+>")
+MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def text_of(fragment: str) -> str:
+    """Return the words of an HTML or Markdown fragment, for comparing what two renderings say."""
+    words = html.unescape(TAG.sub(" ", MARKDOWN_LINK.sub(r" \1 ", fragment))).replace("\\", "")
+    return " ".join(words.split())
+
+
+def read_feed(tree: Path, channel: str) -> feedparser.FeedParserDict:
+    feed = feedparser.parse((tree / "feeds" / f"{channel}.xml").read_bytes())
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    return feed
+
+
+def test_each_channel_has_a_feed_of_its_pages_with_their_whole_text(setup, tmp_path):
+    _, bare, config = setup
+    assert mirrord(config, "once").code == 0
+    tree = clone(bare, tmp_path / "clone")
+
+    for channel in ("world", "local", "features"):
+        feed = read_feed(tree, channel)
+        paths = parse_index((tree / "indexes" / f"{channel}.md").read_text(encoding="utf-8"))
+        assert [entry.link for entry in feed.entries] == [f"{PUBLIC_URL}/{path}" for path in paths]
+        for entry, path in zip(feed.entries, paths, strict=True):
+            page = (tree / path).read_text(encoding="utf-8")
+            meta = metadata_of(page)
+            assert entry.title == meta["title"] and entry.id == meta["url"]
+            assert entry.updated_parsed[:6] == datetime.fromisoformat(meta["fetched"]).utctimetuple()[:6]
+            assert text_of(marked_block(page, "body")) in text_of(entry.content[0].value)
+        assert feed.feed.updated == max(entry.updated for entry in feed.entries)
+
+
+def test_a_feed_changes_with_its_pages_only_and_keeps_the_newest(tmp_path, site):
+    populate(site)
+    bare = bare_repository(tmp_path / "remote.git")
+    config = write_config(tmp_path / "mirrord.toml", site, bare, keep=3)
+    assert mirrord(config, "once").code == 0
+    feeds = {path: git(bare, "show", f"main:{path}") for path in ("feeds/world.xml", "feeds/local.xml")}
+
+    assert mirrord(config, "once").code == 0
+    assert commit_count(bare) == 1, "a cycle with nothing new committed"
+
+    add_article(site, "local", "harbour-festival", "Harbour festival returns",
+                ["The harbour festival returns this summer with boats, music and food stalls."])
+    assert mirrord(config, "once").code == 0
+    changed = git(bare, "show", "--name-only", "--format=", "main").split()
+    assert "pages/local/harbour-festival.md" in changed and "feeds/local.xml" in changed
+    assert "feeds/world.xml" not in changed and git(bare, "show", "main:feeds/world.xml") == feeds["feeds/world.xml"]
+    feed = feedparser.parse(git(bare, "show", "main:feeds/local.xml"))
+    assert feed.bozo == 0 and len(feed.entries) == 3
+    assert feed.entries[0].title == "Harbour festival returns"
+    assert "boats, music and food stalls" in feed.entries[0].content[0].value
+
+
+def test_without_public_url_entries_link_to_the_pages_relative_to_the_feed(tmp_path, site):
+    populate(site)
+    bare = bare_repository(tmp_path / "remote.git")
+    config = write_config(tmp_path / "mirrord.toml", site, bare)
+    config.write_text(config.read_text(encoding="utf-8").replace(f'public_url = "{PUBLIC_URL}"\n', ""),
+                      encoding="utf-8")
+    assert mirrord(config, "once").code == 0
+    tree = clone(bare, tmp_path / "clone")
+
+    feed = read_feed(tree, "local")
+
+    for entry in feed.entries:
+        assert entry.link.startswith("../pages/") and (tree / "feeds" / entry.link).resolve().is_file()
+
+
+def test_markdown_bodies_reach_feed_readers_as_html(tmp_path, site):
+    populate(site)
+    bare = bare_repository(tmp_path / "remote.git")
+    config = write_config(tmp_path / "mirrord.toml", site, bare, extra_mirror='body = "markdown"')
+    assert mirrord(config, "once").code == 0
+    tree = clone(bare, tmp_path / "clone")
+
+    feed = read_feed(tree, "local")
+
+    for entry in feed.entries:
+        content = entry.content[0]
+        assert content.type == "text/html" and content.value.startswith("<p>")
+        page = (tree / entry.link.removeprefix(f"{PUBLIC_URL}/")).read_text(encoding="utf-8")
+        assert text_of(content.value) == text_of(marked_block(page, "body"))
+
+
+def test_a_feed_carries_no_character_xml_forbids():
+    entry = FeedEntry("pages/c/a.md", "A title\x0b with a tab\x01", "https://example.org/a", datetime(2026, 1, 2,
+                      tzinfo=timezone.utc), "<div>\n<p>text\x00 and \ufffe more</p>\n</div>")
+
+    feed = feedparser.parse(render_feed(values.mirror(), "c", "Channel", [entry]))
+
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.entries[0].title == "A title with a tab"
+    assert feed.entries[0].content[0].value == "<div>\n<p>text and  more</p>\n</div>"
+
+
+def test_addresses_relative_to_the_page_become_relative_to_the_feed():
+    fragment = ('<div>\n<p><img src="a.files/1.jpg" alt=""> <a href="../world/b.md">b</a> '
+                '<a href="https://example.org/x">x</a> <a href="#n1">1</a></p>\n</div>')
+
+    rebased = from_feed(fragment, "pages/local")
+
+    assert rebased == ('<div>\n<p><img src="../pages/local/a.files/1.jpg" alt=""> '
+                       '<a href="../pages/local/../world/b.md">b</a> <a href="https://example.org/x">x</a> '
+                       '<a href="#n1">1</a></p>\n</div>')
