@@ -16,7 +16,8 @@ from jinja2 import meta
 from mirrord.catalogue import CATALOGUES, LANGUAGES
 from mirrord.index import render_index, render_readme
 from mirrord.model import LedgerRow, Source
-from mirrord.render import parse_metadata, render_page
+from mirrord.pageblocks import page_blocks
+from mirrord.render import page_files, page_url, parse_metadata, render_page
 from mirrord.templating import environment
 from mirrord.variant import convert_html, convert_text
 
@@ -89,6 +90,16 @@ def test_a_sources_variant_overrides_the_mirrors():
     index = render_index(both, "世界新闻", rows)
     assert "# 世界新聞" in index and "[头发干燥](../pages/world/a1.md)" in index
     assert "[頭髮乾燥](../pages/world/a2.md)" in index
+
+
+def test_a_page_rendered_again_takes_the_variant_it_has_now():
+    """rebuild renders a page again around the blocks it holds: a mirror that sets a variant later converts them
+    (and the title), and the metadata keeps the title as the site gave it."""
+    first = render_page(article(title="頭髮乾燥", body_html="<p>頭髮乾燥</p>"), mirror())[0].data.decode("utf-8")
+    blocks = page_blocks(first, None, page_url(article().url))
+    again = page_files(article(title="頭髮乾燥"), blocks, mirror(variant="zh-Hans"))[0].data.decode("utf-8")
+    assert "### 头发干燥" in again and "<p>头发干燥</p>" in again
+    assert parse_metadata(again)["title"] == "頭髮乾燥"
 
 
 def test_opencc_is_loaded_only_when_a_variant_is_set():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cmarkgfm
+import feedparser
 import pytest
 from cmarkgfm.cmark import Options
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -129,12 +130,23 @@ def reader_text(path: Path) -> str:
     return URL.sub(" ", " ".join([tree.body.text(separator=" "), *pictures]))
 
 
+def feed_text(path: Path) -> str:
+    """Return what a feed reader shows of a feed but for the articles' own text: its title, author and entry
+    titles."""
+    feed = feedparser.parse(path.read_bytes())
+    assert not feed.bozo, feed.get("bozo_exception")
+    return " ".join([feed.feed.title, feed.feed.author, *(entry.title for entry in feed.entries)])
+
+
 def test_a_zh_hans_mirror_shows_readers_no_english_word(published):
     files = sorted(p for p in published.clone.rglob("*") if p.is_file() and ".git" not in p.parts)
     markdown = [p for p in files if p.suffix == ".md"]
-    assert {p.suffix for p in files} == {".md", ".png"}, "pictures and QR codes besides the Markdown"
+    assert {p.suffix for p in files} == {".md", ".png", ".xml"}, "pictures, QR codes and feeds besides the Markdown"
     assert len([p for p in markdown if p.parts[-3] == "pages"]) == KEEP + 2
-    english = {p.relative_to(published.clone).as_posix(): re.findall(r"[A-Za-z]+", reader_text(p)) for p in markdown}
+    feeds = [p for p in files if p.suffix == ".xml"]
+    assert [p.relative_to(published.clone).as_posix() for p in feeds] == ["feeds/dalu.xml", "feeds/prog204.xml"]
+    english = {p.relative_to(published.clone).as_posix(): re.findall(r"[A-Za-z]+", text)
+               for p, text in [*((p, reader_text(p)) for p in markdown), *((p, feed_text(p)) for p in feeds)]}
     assert {path: words for path, words in english.items() if words} == {}
     seen = reader_text(published.clone / "pages" / "dalu" / "1003745.md")
     assert "分享本页：" in seen and "原文：" in seen and "本页二维码" in seen and "首页" in seen, seen
@@ -245,7 +257,8 @@ def test_a_mirror_of_the_release_before_goes_on_with_its_pages_untouched(tmp_pat
     after = mirror_files(bare, tmp_path / "after")
     changed = sorted(path for path in before if after.get(path) != before[path])
     assert changed == ["README.md", "indexes/features.md", "indexes/local.md", "indexes/world.md"]
-    assert sorted(after) == sorted(before), "no page added or removed"
+    feeds = ["feeds/features.xml", "feeds/local.xml", "feeds/world.xml"]
+    assert sorted(after) == sorted([*before, *feeds]), "no page added or removed; each channel's feed added"
     assert "### World\n" in after["README.md"].decode("utf-8") and DATE.search(
         after["indexes/world.md"].decode("utf-8").splitlines()[-1])
 

@@ -52,12 +52,15 @@ def change_chrome(config: Path, header: bool = True) -> None:
 
 
 def test_rebuild_changes_every_pages_chrome_and_no_body(setup, tmp_path):
+    """Header, footer, public_url and the readers' language change: every page, index and the README follow."""
     _, bare, config = setup
     assert mirrord(config, "once").code == 0
     before_tree = clone(bare, tmp_path / "before")
     before = pages_of(before_tree)
     assert len(before) >= 10 and all(body for _, body in blocks_of(before).values())
     change_chrome(config)
+    config.write_text(config.read_text(encoding="utf-8").replace(f'footer = "{FOOTER}"\n',
+                                                                 f'footer = "{FOOTER}"\nlang = "zh-Hant"\n'))
 
     run = mirrord(config, "rebuild")
 
@@ -70,8 +73,11 @@ def test_rebuild_changes_every_pages_chrome_and_no_body(setup, tmp_path):
     for path, text in after.items():
         assert text != before[path], f"{path} did not change"
         assert NEW_HEADER in text and FOOTER in text and f"{NEW_URL}/{path}" in text and PUBLIC_URL not in text
+        assert "分享本頁：" in text and "Share this page" not in text and "Original:" not in text
         assert metadata_of(text) == metadata_of(before[path])
         assert (after_tree / f"{path}.png").read_bytes() != (before_tree / f"{path}.png").read_bytes()
+    readme = (after_tree / "README.md").read_text(encoding="utf-8")
+    assert "Last change" not in readme and "最後更新" in readme
     feed = feedparser.parse((after_tree / "feeds" / "local.xml").read_bytes())
     assert feed.bozo == 0 and feed.entries
     assert all(entry.link.startswith(f"{NEW_URL}/pages/") and entry.link.endswith(".md") for entry in feed.entries)
@@ -175,7 +181,7 @@ def test_pages_of_the_release_before_the_markers_keep_their_bodies_byte_for_byte
     blocks are exactly those this release renders for the same article (a mirror it published itself from the
     same site is the reference), and stood in the old page as they are."""
     populate(site)
-    mode = f'body = "{body}"'
+    mode = f'body = "{body}"\nlinks = "keep"\nimages = "hotlink"'  # the release before's defaults, said
     old = main_release(tmp_path / "main")
     config = config_in(tmp_path / "old", site, bare_repository(tmp_path / "old.git"), mode)
     reference = config_in(tmp_path / "new", site, bare_repository(tmp_path / "new.git"), mode)
