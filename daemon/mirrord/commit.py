@@ -11,6 +11,7 @@ from datetime import datetime
 
 from mirrord.index import index_path, render_index, render_readme
 from mirrord.ledger import CommitPlan
+from mirrord.ledgerfile import LEDGER_DIR, ledger_path, parse_ledger, render_ledger, updated_ledger
 from mirrord.log import get_logger
 from mirrord.model import LedgerRow, Mirror, PageFile, Source
 from mirrord.publish import Workspace
@@ -32,18 +33,21 @@ class Committed:
 def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], workspace: Workspace, state: State,
                 now: datetime) -> Committed:
     """Write and commit what the plan says, and record its ledger rows. Raise PublishError if git fails."""
-    files = [file for article in plan.articles for file in render_page(article, mirror)]
-    indexes = changed_indexes(mirror, sources, plan.shown, workspace)
-    if not (files or plan.deleted or indexes):
+    files = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
+    files += changed_indexes(mirror, sources, plan.shown, workspace) + ledger_files(plan, mirror, workspace, state,
+                                                                                    now)
+    if not (files or plan.deleted or plan.merge):
         state.record_cycle(plan.new_rows, plan.pruned_rows, "")
         return Committed()
-    files += indexes + [readme_file(mirror, sources, plan.shown, now)]
+    files += [readme_file(mirror, sources, plan.shown, now)]
     state.begin_cycle(mirror.name, workspace.head(), plan.new_rows, plan.pruned_rows)
     workspace.write(files, plan.deleted)
-    message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(plan.articles),
+    published = len(plan.articles) + sum(file.path.endswith(".md") for file in plan.carried)
+    message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=published,
                                            pruned=len(plan.deleted))
-    commit = workspace.commit(files, plan.deleted, message)
+    commit = workspace.commit(files, plan.deleted, message, plan.merge)
     state.finish_cycle(mirror.name, commit)
+    state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
     for article in plan.articles:
         log.info("article.published", mirror=mirror.name, source=article.source, channel=article.channel,
                  article=article.id, url=article.url)
@@ -63,6 +67,25 @@ def changed_indexes(mirror: Mirror, sources: list[Source], shown: dict[str, list
             if workspace.read(index_path(channel.name)) != data:
                 changed.append(PageFile(index_path(channel.name), data))
     return changed
+
+
+def ledger_files(plan: CommitPlan, mirror: Mirror, workspace: Workspace, state: State,
+                 now: datetime) -> list[PageFile]:
+    """Return the mirror's ledger files the commit changes: those of the channels it records rows of, and
+    every channel's, from this host's state, when the mirror has no ledger yet (made by an older release)."""
+    whole = workspace.head() is None or workspace.tree("HEAD", LEDGER_DIR) is None
+    known = state.all_rows(mirror.name) if whole else []
+    changes = plan.new_rows + plan.pruned_rows
+    files = []
+    for channel in dict.fromkeys(row.channel for row in known + changes):
+        rows = ([r for r in known if r.channel == channel] if whole else
+                parse_ledger(mirror.name, channel, workspace.read_text(ledger_path(channel)) or ""))
+        updated = updated_ledger(rows, [r for r in plan.new_rows if r.channel == channel], plan.pruned_rows, now,
+                                 mirror.forget_pruned_after)
+        data = render_ledger(updated)
+        if workspace.read(ledger_path(channel)) != data:
+            files.append(PageFile(ledger_path(channel), data))
+    return files
 
 
 def readme_file(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]], now: datetime) -> PageFile:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from mirrord.ledgerfile import order
 from mirrord.model import LedgerRow, Mirror, Source
 from mirrord.templating import environment, markdown_title
 
@@ -29,7 +30,7 @@ def parse_index(text: str) -> list[str]:
 
 def render_index(mirror: Mirror, title: str, rows: list[LedgerRow]) -> str:
     """Return a channel's index: its live pages, newest first, one line each."""
-    ordered = sorted(rows, key=lambda row: row.seq, reverse=True)
+    ordered = sorted(rows, key=order, reverse=True)
     pages = [IndexLine(markdown_title(row.title), f"../{row.path}") for row in ordered]
     return environment(mirror.templates).get_template("index.md.j2").render(
         title=markdown_title(title), mirror_title=markdown_title(mirror.title), pages=pages)
