@@ -1,0 +1,163 @@
+"""The mirror carries its own ledger (.mirrord/): runners without state, and two runners on one mirror.
+
+Real processes (`mirrord once`), a real site on 127.0.0.1 and a real `git daemon` serving the remote. One
+feed channel whose first item is an old story pinned on top of the listing (sites do this), new stories
+put below it cycle after cycle, keep = 4.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from gitservers import git_daemon
+from httpsite import Site
+from mirror_run import Run, bare_repository, git, mirrord
+
+KEEP = 4
+PINNED = "/s/pinned.html"
+
+
+def serve_feed(site: Site, newest_first: list[str]) -> None:
+    """Serve the feed: the pinned story first, then the stories, newest first."""
+    items = "".join(f"<item><title>Story {path}</title><link>{html.escape(site.url(path))}</link><description>"
+                    f"{html.escape(f'<p>{path}: a story long enough to be published.</p>')}</description></item>"
+                    for path in [PINNED, *newest_first])
+    site.add("/feed.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>',
+             "application/xml")
+
+
+def runner(folder: Path, site: Site, remote: str, squash_after: int = 0) -> Path:
+    """Return the config of one runner: its own state_dir, the shared remote."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "mirrord.toml"
+    config.write_text(f'state_dir = "{folder / "state"}"\n\n[http]\nretries = 0\n\n[mirror.news]\n'
+                      f'remotes = ["{remote}"]\nkeep = {KEEP}\nsquash_after = {squash_after}\n\n[source.site]\n\n'
+                      f'[source.site.channel.feed]\nurl = "{site.url("/feed.xml")}"\n', encoding="utf-8")
+    return config
+
+
+def live_pages(remote: Path) -> set[str]:
+    listing = git(remote, "ls-tree", "-r", "--name-only", "main", "--", "pages").split()
+    return {path for path in listing if path.endswith(".md")}
+
+
+def index_links(remote: Path) -> list[str]:
+    text = git(remote, "show", "main:indexes/feed.md")
+    return [line.split("](../", 1)[1].rstrip(")") for line in text.splitlines() if line.startswith("#### [")]
+
+
+def page_url(remote: Path, path: str) -> str:
+    last = git(remote, "show", f"main:{path}").rstrip().splitlines()[-1]
+    return json.loads(last.removeprefix("<!-- mirrord ").removesuffix(" -->"))["url"]
+
+
+def ledger_lines(remote: Path) -> list[dict]:
+    text = git(remote, "show", "main:.mirrord/ledger/feed.jsonl")
+    return [json.loads(line) for line in text.splitlines() if not line.startswith("#")]
+
+
+class Watch:
+    """The remote's live pages after each run: a page that comes back after it was pruned is an article
+    published again."""
+
+    def __init__(self, remote: Path):
+        self.remote = remote
+        self.seen: list[set[str]] = []
+
+    def snapshot(self) -> None:
+        self.seen.append(live_pages(self.remote))
+
+    def republished(self) -> list[str]:
+        """Return the pages live, then gone, then live again."""
+        again = []
+        for path in set().union(*self.seen):
+            present = "".join("1" if path in pages else "0" for pages in self.seen).strip("0")
+            if "0" in present:
+                again.append(path)
+        return again
+
+
+def check_mirror(remote: Path, site: Site, newest: list[str]) -> None:
+    """The live pages are exactly the newest `keep` stories, each listed once in the index; git is clean."""
+    pages = live_pages(remote)
+    assert sorted(page_url(remote, path) for path in pages) == sorted(site.url(p) for p in newest[:KEEP])
+    links = index_links(remote)
+    assert sorted(links) == sorted(pages) and len(links) == len(set(links)), links
+    added = Counter(line for line in git(remote, "log", "--diff-filter=A", "--format=", "--name-only", "main",
+                                         "--", "pages").splitlines() if line.endswith(".md"))
+    assert [path for path, count in added.items() if count > 1] == [], "a page added twice since the squash"
+    assert subprocess.run(["git", "-C", str(remote), "fsck", "--strict", "--no-progress"], capture_output=True,
+                          text=True).returncode == 0
+
+
+def test_a_fresh_state_continues_a_squashed_mirror_with_a_pinned_story_exactly(tmp_path):
+    """After prunes and a squash, a runner with an empty state_dir (and a shallow clone) publishes the new
+    batch below the pinned story, and nothing it or `keep` pruned."""
+    root = tmp_path / "git"
+    remote = bare_repository(root / "news.git")
+    with Site() as site, git_daemon(root) as base:
+        first = runner(tmp_path / "first", site, f"{base}/news.git", squash_after=3)
+        listed: list[str] = []
+        watch = Watch(remote)
+        for batch in (["/s/1.html", "/s/2.html"], ["/s/3.html", "/s/4.html"], ["/s/5.html"], ["/s/6.html"]):
+            listed = [*reversed(batch), *listed]
+            serve_feed(site, listed)
+            run = mirrord(first, "once")
+            assert run.code == 0, run.stdout + run.stderr
+            watch.snapshot()
+        assert git(remote, "rev-list", "--count", "main").strip() in ("1", "2"), "the history was squashed"
+        assert any(line["key"].endswith("/s/pinned.html") and "pruned" in line for line in ledger_lines(remote))
+
+        fresh = runner(tmp_path / "fresh", site, f"{base}/news.git")
+        listed = ["/s/9.html", "/s/8.html", "/s/7.html", *listed]
+        serve_feed(site, listed)
+        run = mirrord(fresh, "once")
+        assert run.code == 0, run.stdout + run.stderr
+        watch.snapshot()
+        assert (tmp_path / "fresh" / "state" / "repos" / "news" / ".git" / "shallow").is_file(), "a shallow clone"
+        assert "published 3," in run.stdout, run.stdout
+        assert watch.republished() == []
+        check_mirror(remote, site, listed)
+        again = mirrord(fresh, "once")
+        assert again.code == 0 and "published 0," in again.stdout and "commit" not in again.stdout, again.stdout
+
+
+def run_both(configs: list[Path]) -> list[Run]:
+    """Run `mirrord once` of each config at the same time."""
+    children = [subprocess.Popen([sys.executable, "-m", "mirrord", "-c", str(config), "once"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for config in configs]
+    return [Run(child.wait(timeout=180), child.stdout.read(), child.stderr.read()) for child in children]
+
+
+def test_two_runners_alternately_and_at_once_publish_each_article_once(tmp_path):
+    root = tmp_path / "git"
+    remote = bare_repository(root / "news.git")
+    with Site() as site, git_daemon(root) as base:
+        one, two = (runner(tmp_path / name, site, f"{base}/news.git", squash_after=6) for name in ("one", "two"))
+        steps = [([one], ["/s/1.html", "/s/2.html"]), ([two], []), ([two], ["/s/3.html"]),
+                 ([one], ["/s/4.html", "/s/5.html"]), ([one, two], ["/s/6.html", "/s/7.html"]),
+                 ([two, one], ["/s/8.html"]), ([one], []), ([one, two], ["/s/9.html"]), ([two], ["/s/10.html"]),
+                 ([one, two], []), ([one], ["/s/11.html", "/s/12.html"]), ([two], [])]
+        listed: list[str] = []
+        watch = Watch(remote)
+        for configs, batch in steps:
+            listed = [*reversed(batch), *listed]
+            serve_feed(site, listed)
+            runs = run_both(configs) if len(configs) > 1 else [mirrord(configs[0], "once")]
+            for run in runs:
+                assert run.code == 0, run.stdout + run.stderr
+            watch.snapshot()
+        assert watch.republished() == []
+        published = [page_url(remote, path) for path in live_pages(remote)]
+        check_mirror(remote, site, listed)
+        assert site.url(PINNED) not in published
+        ever = set().union(*watch.seen)
+        assert len(ever) >= len(listed) - 1, "every story but one (pruned before its page was written) was live"
+        events = [json.loads(line) for name in ("one", "two")
+                  for line in (tmp_path / name / "state" / "status.log").read_text().splitlines()]
+        assert any(e["event"] == "commit.squashed" for e in events)
