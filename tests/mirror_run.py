@@ -6,12 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+
+import pytest
 
 from fixture_site import DAILY_CONTENT, DAILY_REMOVE, EXCLUDED_WORD, FEATURES_ITEMS, WEEKLY_CONTENT, channel_url
 
 PUBLIC_URL = "https://git.example/me/news/blob/main"
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -49,6 +54,31 @@ def measured(*command: str, timeout: float = 120) -> tuple[Run, int]:
 def mirrord_peak(config: Path, *args: str, timeout: float = 120) -> tuple[Run, int]:
     """Run `mirrord -c config ARGS` in a child process; return how it went and its peak memory in bytes."""
     return measured(sys.executable, "-m", "mirrord", "-c", str(config), *args, timeout=timeout)
+
+
+def release_package(commit: str, what: str, into: Path) -> Path:
+    """Return the daemon folder of an older release (what says which), extracted from this repository's
+    history. Skip when the history does not hold it (a shallow clone), except in CI, where the test must run."""
+    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{commit}^{{commit}}"],
+                           capture_output=True)
+    if found.returncode != 0:
+        missing = f"commit {commit} ({what}) is not in this clone's history"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", commit, "daemon"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "daemon"
+
+
+def run_release(daemon: Path, config: Path) -> Run:
+    """Run `mirrord once` of the release whose package is in daemon/."""
+    env = {**os.environ, "PYTHONPATH": str(daemon)}
+    done = subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), "once"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    return Run(done.returncode, done.stdout, done.stderr)
 
 
 def git(repo: Path, *args: str) -> str:

@@ -34,18 +34,13 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -57,10 +52,9 @@ from mirrord.rebuild import pruned_rows
 from mirrord.render import metadata_line
 
 from httpsite import Site
-from mirror_run import Run, bare_repository, git, metadata_of, mirrord
+from mirror_run import Run, bare_repository, git, metadata_of, mirrord, release_package, run_release
 from values import article, channel, rules
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 PREVIOUS_RELEASE = "4972174"  # the last commit before article identity
 KEEP = 3
 CYCLES = (2, 5, 8)  # articles listed in each cycle: 1..count, newest first
@@ -344,28 +338,7 @@ def test_copies_that_a_later_item_shows_to_be_one_story_are_one_article():
 # The upgrade from the release before article identity.
 
 def previous_release(into: Path) -> Path:
-    """Return the daemon folder of the previous release, extracted from this repository's history. Skip
-    when the history does not hold it (a shallow clone), except in CI, where the test must run."""
-    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
-                           capture_output=True)
-    if found.returncode != 0:
-        missing = f"commit {PREVIOUS_RELEASE} (the release before article identity) is not in this clone's history"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", PREVIOUS_RELEASE, "daemon"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "daemon"
-
-
-def run_release(daemon: Path, config: Path) -> Run:
-    """Run `mirrord once` of the release whose package is in daemon/."""
-    env = {**os.environ, "PYTHONPATH": str(daemon)}
-    done = subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), "once"], capture_output=True,
-                          text=True, timeout=120, env=env)
-    return Run(done.returncode, done.stdout, done.stderr)
+    return release_package(PREVIOUS_RELEASE, "the release before article identity", into)
 
 
 def serve_upgrade_feed(site: Site, newest_first: list[str]) -> None:

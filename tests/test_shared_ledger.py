@@ -15,10 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 from gitservers import git_daemon
+
 from httpsite import Site
-from mirror_run import Run, bare_repository, git, mirrord
+from mirror_run import Run, bare_repository, git, mirrord, release_package, run_release
 
 KEEP = 4
+BEFORE_LEDGER = "9a5543b"  # main before the mirror kept its own ledger
 PINNED = "/s/pinned.html"
 
 
@@ -161,3 +163,37 @@ def test_two_runners_alternately_and_at_once_publish_each_article_once(tmp_path)
         events = [json.loads(line) for name in ("one", "two")
                   for line in (tmp_path / name / "state" / "status.log").read_text().splitlines()]
         assert any(e["event"] == "commit.squashed" for e in events)
+
+
+def test_a_mirror_made_before_the_ledger_gets_one_from_the_state_and_a_fresh_state_continues_it(tmp_path):
+    """The release before the ledger (main at 9a5543b) runs a mirror with prunes; this one runs it on the same
+    state (the ledger is written from the database, nothing republished), then on an empty state_dir."""
+    old = release_package(BEFORE_LEDGER, "the release before the mirror's own ledger", tmp_path / "previous")
+    remote = bare_repository(tmp_path / "news.git")
+    with Site() as site:
+        config = runner(tmp_path / "host", site, str(remote))
+        listed: list[str] = []
+        for batch in (["/s/1.html", "/s/2.html"], ["/s/3.html", "/s/4.html"], ["/s/5.html"]):
+            listed = [*reversed(batch), *listed]
+            serve_feed(site, listed)
+            run = run_release(old, config)
+            assert run.code == 0, run.stdout + run.stderr
+        assert git(remote, "ls-tree", "main", ".mirrord") == "", "the old release keeps no ledger in the mirror"
+        before = live_pages(remote)
+
+        run = mirrord(config, "once")
+        assert run.code == 0 and "published 0," in run.stdout, run.stdout + run.stderr
+        assert live_pages(remote) == before
+        keys = {line["key"].rsplit("/", 1)[1]: "pruned" in line for line in ledger_lines(remote)}
+        assert keys == {"1.html": True, "2.html": True, "pinned.html": False, "3.html": False, "4.html": False,
+                        "5.html": False}, "every row of the database, pruned ones too"
+
+        fresh = runner(tmp_path / "fresh", site, str(remote))
+        listed = ["/s/7.html", "/s/6.html", *listed]
+        serve_feed(site, listed)
+        upgraded = git(remote, "rev-parse", "main").strip()
+        run = mirrord(fresh, "once")
+        assert run.code == 0, run.stdout + run.stderr
+        added = git(remote, "log", "--diff-filter=A", "--format=", "--name-only", f"{upgraded}..main", "--", "pages")
+        assert sorted(path for path in added.split() if path.endswith(".md")) == ["pages/feed/6.md", "pages/feed/7.md"]
+        check_mirror(remote, site, listed)
