@@ -197,3 +197,22 @@ def test_a_mirror_made_before_the_ledger_gets_one_from_the_state_and_a_fresh_sta
         added = git(remote, "log", "--diff-filter=A", "--format=", "--name-only", f"{upgraded}..main", "--", "pages")
         assert sorted(path for path in added.split() if path.endswith(".md")) == ["pages/feed/6.md", "pages/feed/7.md"]
         check_mirror(remote, site, listed)
+
+
+def test_once_mirror_runs_only_the_named_mirrors_and_an_unknown_name_says_which_there_are(tmp_path):
+    remotes = {name: bare_repository(tmp_path / f"{name}.git") for name in ("east", "west")}
+    with Site() as site:
+        serve_feed(site, ["/s/1.html"])
+        mirrors = "".join(f'[mirror.{name}]\nremotes = ["{remote}"]\n\n' for name, remote in remotes.items())
+        sources = "".join(f'[source.{name}-site]\nmirror = "{name}"\n\n[source.{name}-site.channel.{name}-feed]\n'
+                          f'url = "{site.url("/feed.xml")}"\n\n' for name in remotes)
+        config = tmp_path / "mirrord.toml"
+        config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n{mirrors}{sources}', encoding="utf-8")
+
+        unknown = mirrord(config, "once", "--mirror", "east", "--mirror", "north")
+        assert unknown.code == 2 and "no mirror named north" in unknown.stderr and "east, west" in unknown.stderr
+        assert mirrord(config, "run", "--mirror", "north").code == 2, "the daemon refuses it before starting"
+        assert not any(git(remote, "for-each-ref").strip() for remote in remotes.values()), "nothing ran"
+        run = mirrord(config, "once", "--mirror", "west")
+        assert run.code == 0 and "mirror west: published 2" in run.stdout and "east" not in run.stdout, run.stdout
+        assert git(remotes["east"], "for-each-ref").strip() == "" and live_pages(remotes["west"])
