@@ -115,7 +115,7 @@ def test_one_new_article_gives_one_page_in_one_commit(setup, tmp_path, site):
     assert commit_count(bare) == 2
     changed = set(git(bare, "diff", "--name-only", "main~1", "main").split())
     assert changed == {"pages/features/harbour-festival.md", "pages/features/harbour-festival.md.png",
-                       "indexes/features.md", "README.md"}
+                       "indexes/features.md", "README.md", ".mirrord/ledger/features.jsonl"}
     repo = clone(bare, tmp_path / "reader")
     assert indexed_pages(repo, "features")[0] == "pages/features/harbour-festival.md"
 

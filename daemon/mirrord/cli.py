@@ -281,7 +281,10 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
             print(f"mirrord: cannot serve metrics on {config.metrics_listen} ({error.strerror}); change "
                   f"[metrics] listen in {config.path} or remove it", file=sys.stderr)
             return EXIT_CONFIG
-    reload = lambda: select_mirrors(load_config(find_config_path(args.config, os.environ)), args.mirrors)  # noqa: E731
+    def reload() -> Config:
+        """Read the config again, keeping the mirrors of --mirror only."""
+        return select_mirrors(load_config(find_config_path(args.config, os.environ)), args.mirrors)
+
     code = Daemon(config, reload, shallow=args.shallow).serve()
     if code != EXIT_OK:
         print(f"mirrord: cycles still running {STOP_TIMEOUT:.0f} s after the stop were abandoned", file=sys.stderr)

@@ -40,7 +40,7 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], workspa
         state.record_cycle(plan.new_rows, plan.pruned_rows, "")
         return Committed()
     files += [readme_file(mirror, sources, plan.shown, now)]
-    state.begin_cycle(mirror.name, workspace.head(), plan.new_rows, plan.pruned_rows)
+    state.begin_cycle(mirror.name, plan.base or workspace.head(), plan.new_rows, plan.pruned_rows)
     workspace.write(files, plan.deleted)
     published = len(plan.articles) + sum(file.path.endswith(".md") for file in plan.carried)
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=published,

@@ -36,7 +36,7 @@ def integrate_remote(mirror: Mirror, sources: list[Source], workspace: Workspace
     their_rows = {row_identity(row): row for row in ledger_at(mirror.name, workspace, theirs)}
     rows = merge_rows([*ledger_at(mirror.name, workspace, before), *their_rows.values()])
     state.take_ledger(rows)
-    workspace.move_to(theirs)
+    workspace.move_to(theirs, ours=before)
     missing = [path for path in dict.fromkeys(row.path for row in rows if not row.pruned)
                if workspace.read(path) is None]
     carried = workspace.files_at(before, [p for path in missing for p in page_files(path)])
@@ -47,8 +47,9 @@ def integrate_remote(mirror: Mirror, sources: list[Source], workspace: Workspace
     lacking = [row for row in rows if their_rows.get(row_identity(row)) != row]
     deleted = plan.deleted + pruned_here(rows, their_rows)
     plan = replace(plan, new_rows=lacking + plan.new_rows, deleted=deleted, carried=kept(carried, deleted),
-                   merge=None if rewrite else before)
+                   merge=None if rewrite else before, base=before)
     commit_plan(plan, mirror, sources, workspace, state, now)
+    workspace.moved_back()
     state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
 
 

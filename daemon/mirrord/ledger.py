@@ -98,7 +98,8 @@ class FetchPlan:
 @dataclass(frozen=True)
 class CommitPlan:
     """What one commit writes and records; bringing in a remote that moved, also the pages of ours it lacks
-    (`carried`) and our commit it merges (`merge`, when ours went to another remote already)."""
+    (`carried`), our commit it merges (`merge`, when ours went to another remote already) and the commit an
+    interruption before the commit returns the clone to (`base`: ours; HEAD when None)."""
 
     articles: list[Article]
     deleted: list[str]
@@ -107,6 +108,7 @@ class CommitPlan:
     pruned_rows: list[LedgerRow]
     carried: list[PageFile] = field(default_factory=list)
     merge: str | None = None
+    base: str | None = None
 
 
 def distinct_name(entry: Entry) -> str:

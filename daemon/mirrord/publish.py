@@ -29,6 +29,7 @@ BATCH = 500
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
+INTEGRATING_MARKER = "mirrord-integrating"  # "<our commit> <the remote's>" while the branch is moved onto theirs
 STALE_INDEX_MARKER = "mirrord-index-stale"
 LINKS_LOGGED = 20
 MOVED = re.compile(r"fetch first|non-fast-forward|stale info")
@@ -101,6 +102,12 @@ class Workspace:
         git_dir = self.root / ".git"
         if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
             self.git.rebase("--abort")
+        integrating = git_dir / INTEGRATING_MARKER
+        if integrating.exists():
+            ours, _, theirs = integrating.read_text().partition(" ")
+            if self.head() == theirs.strip():
+                self.git.reset("-q", "--hard", ours)  # the commit on top of theirs was not made: start again
+            integrating.unlink()
         if (git_dir / WRITING_MARKER).exists() and self.head() is not None:
             self.git.reset("-q", "--hard", "HEAD")
             self.git.clean("-q", "-f", "-d")
@@ -146,10 +153,17 @@ class Workspace:
             raise PublishError(f"could not fetch from the remote: {self.message(error)}") from None
         return self.git.rev_parse("FETCH_HEAD")
 
-    def move_to(self, commit: str) -> None:
-        """Make the branch, the index and the files those of commit (a remote's, holding all of ours)."""
+    def move_to(self, commit: str, ours: str | None = None) -> None:
+        """Make the branch, the index and the files those of commit (a remote's, holding all of ours, or, with
+        ours, about to get our pages back: until `moved_back`, an interrupted cycle returns to ours)."""
         self.sync_index()
+        if ours:
+            (self.root / ".git" / INTEGRATING_MARKER).write_text(f"{ours} {commit}")
         self.git.reset("-q", "--hard", commit)
+
+    def moved_back(self) -> None:
+        """Say that the commit putting our pages back on the remote's is made (see move_to)."""
+        (self.root / ".git" / INTEGRATING_MARKER).unlink(missing_ok=True)
 
     def is_shallow(self) -> bool:
         return (self.root / ".git" / "shallow").exists()
