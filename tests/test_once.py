@@ -202,7 +202,7 @@ def test_failing_channel_and_dead_remote_give_exit_1_and_keep_the_rest(tmp_path,
     assert commit_count(dead) >= 1
 
 
-def test_lost_database_is_rebuilt_from_the_mirror_without_republishing(tmp_path, site):
+def test_lost_database_is_taken_from_the_mirrors_own_ledger_without_republishing(tmp_path, site):
     populate(site)
     bare = bare_repository(tmp_path / "remote.git")
     config = write_config(tmp_path / "mirrord.toml", site, bare, keep=5)
@@ -216,7 +216,7 @@ def test_lost_database_is_rebuilt_from_the_mirror_without_republishing(tmp_path,
     run = mirrord(config, "once")
     assert run.code == 0, run.stderr
     assert git(bare, "rev-parse", "main") == head, "neither live nor pruned articles may be published again"
-    assert "ledger.rebuilt" in (tmp_path / "state" / "status.log").read_text(encoding="utf-8")
+    assert "ledger.loaded" in (tmp_path / "state" / "status.log").read_text(encoding="utf-8")
 
     add_article(site, "local", "ferry-strike-ends", "Ferry strike ends after talks")
     assert mirrord(config, "once").code == 0

@@ -165,20 +165,25 @@ def test_two_runners_alternately_and_at_once_publish_each_article_once(tmp_path)
         assert any(e["event"] == "commit.squashed" for e in events)
 
 
+def run_release_before_ledger(tmp_path: Path, site: Site, config: Path) -> list[str]:
+    """Run three cycles of the release before the ledger, with prunes; return the feed's stories."""
+    old = release_package(BEFORE_LEDGER, "the release before the mirror's own ledger", tmp_path / "previous")
+    listed: list[str] = []
+    for batch in (["/s/1.html", "/s/2.html"], ["/s/3.html", "/s/4.html"], ["/s/5.html"]):
+        listed = [*reversed(batch), *listed]
+        serve_feed(site, listed)
+        run = run_release(old, config)
+        assert run.code == 0, run.stdout + run.stderr
+    return listed
+
+
 def test_a_mirror_made_before_the_ledger_gets_one_from_the_state_and_a_fresh_state_continues_it(tmp_path):
     """The release before the ledger (main at 9a5543b) runs a mirror with prunes; this one runs it on the same
     state (the ledger is written from the database, nothing republished), then on an empty state_dir."""
-    old = release_package(BEFORE_LEDGER, "the release before the mirror's own ledger", tmp_path / "previous")
     remote = bare_repository(tmp_path / "news.git")
     with Site() as site:
         config = runner(tmp_path / "host", site, str(remote))
-        listed: list[str] = []
-        for batch in (["/s/1.html", "/s/2.html"], ["/s/3.html", "/s/4.html"], ["/s/5.html"]):
-            listed = [*reversed(batch), *listed]
-            serve_feed(site, listed)
-            run = run_release(old, config)
-            assert run.code == 0, run.stdout + run.stderr
-        assert git(remote, "ls-tree", "main", ".mirrord") == "", "the old release keeps no ledger in the mirror"
+        listed = run_release_before_ledger(tmp_path, site, config)
         before = live_pages(remote)
 
         run = mirrord(config, "once")
@@ -216,3 +221,24 @@ def test_once_mirror_runs_only_the_named_mirrors_and_an_unknown_name_says_which_
         run = mirrord(config, "once", "--mirror", "west")
         assert run.code == 0 and "mirror west: published 2" in run.stdout and "east" not in run.stdout, run.stdout
         assert git(remotes["east"], "for-each-ref").strip() == "" and live_pages(remotes["west"])
+
+
+def test_a_mirror_made_before_the_ledger_is_continued_by_a_fresh_state_from_its_history(tmp_path):
+    """Without the database either, the ledger of a mirror the release before made is rebuilt from its pages
+    and history (a shallow clone is deepened for it), and written into the mirror."""
+    remote = bare_repository(tmp_path / "news.git")
+    with Site() as site:
+        listed = run_release_before_ledger(tmp_path, site, runner(tmp_path / "old", site, str(remote)))
+        listed = ["/s/6.html", *listed]
+        serve_feed(site, listed)
+        fresh = runner(tmp_path / "fresh", site, str(remote))
+        upgraded = git(remote, "rev-parse", "main").strip()
+        run = mirrord(fresh, "once")
+        assert run.code == 0, run.stdout + run.stderr
+        added = git(remote, "log", "--diff-filter=A", "--format=", "--name-only", f"{upgraded}..main", "--", "pages")
+        assert [path for path in added.split() if path.endswith(".md")] == ["pages/feed/6.md"]
+        assert "ledger.rebuilt" in (tmp_path / "fresh" / "state" / "status.log").read_text()
+        keys = {line["key"].rsplit("/", 1)[1]: "pruned" in line for line in ledger_lines(remote)}
+        assert keys == {"1.html": True, "2.html": True, "pinned.html": True, "3.html": False, "4.html": False,
+                        "5.html": False, "6.html": False}
+        check_mirror(remote, site, listed)

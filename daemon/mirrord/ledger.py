@@ -134,9 +134,10 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
     room for newer ones that are held back), so they are recorded as pruned without being fetched; of
     the rest, only the newest `max_new` (a channel's rule) are fetched, and the others are left for later
     cycles (`left`).
-    Right after the ledger was rebuilt, entries listed below a page the
-    mirror has are taken as old ones that `keep` dropped before they were ever written, and recorded
-    without being published.
+    Right after the ledger of a mirror without one of its own (`.mirrord/`, see ledgerfile) was rebuilt
+    from its pages and history, entries listed below the lowest one the mirror knows are taken as old ones
+    that `keep` dropped before they were ever written, and recorded without being published; those above
+    it are new, also below a story pinned on top of the listing. A mirror with its own ledger never guesses.
     Held-back articles whose next attempt is not due, or that were given up, (their identities: `waiting`)
     are not fetched: they stay new, neither recorded nor fetched, until they are due or retried.
     """
@@ -168,12 +169,13 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
 
 def new_entries(view: LedgerView, channel: str, discovery: Discovery,
                 older_are_old: bool) -> tuple[list[Entry], list[Entry]]:
-    """Return the listed entries the channel has not published: (new ones, old ones); old only when asked."""
+    """Return the listed entries the channel has not published: (new ones, old ones: when asked, those
+    listed below the lowest entry it knows)."""
     listed = list(discovery.entries)
     known = [view.knows(channel, entry) for entry in listed]
-    first_known = known.index(True) if older_are_old and True in known else len(listed)
-    return ([e for e, k in zip(listed[:first_known], known, strict=False) if not k],
-            [e for e, k in zip(listed[first_known:], known[first_known:], strict=True) if not k])
+    below = len(listed) - known[::-1].index(True) if older_are_old and True in known else len(listed)
+    return ([e for e, k in zip(listed[:below], known, strict=False) if not k],
+            [e for e, k in zip(listed[below:], known[below:], strict=True) if not k])
 
 
 def named(view: LedgerView, channel: Channel, entries: list[Entry],
