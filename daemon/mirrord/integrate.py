@@ -37,9 +37,7 @@ def integrate_remote(mirror: Mirror, sources: list[Source], workspace: Workspace
     rows = merge_rows([*ledger_at(mirror.name, workspace, before), *their_rows.values()])
     state.take_ledger(rows)
     workspace.move_to(theirs, ours=before)
-    missing = [path for path in dict.fromkeys(row.path for row in rows if not row.pruned)
-               if workspace.read(path) is None]
-    carried = workspace.files_at(before, [p for path in missing for p in page_files(path)])
+    carried = our_pages(workspace, rows, before, theirs)
     now = datetime.now(timezone.utc)
     view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, (), ())), state.top_ordinal(mirror.name))
     channels = [channel.name for source in sources for channel in source.channels]
@@ -51,6 +49,13 @@ def integrate_remote(mirror: Mirror, sources: list[Source], workspace: Workspace
     commit_plan(plan, mirror, sources, workspace, state, now)
     workspace.moved_back()
     state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
+
+
+def our_pages(workspace: Workspace, rows: list[LedgerRow], ours: str, theirs: str) -> list[PageFile]:
+    """Return the files of the live pages our commit has and theirs has not (with their pictures)."""
+    present = set(workspace.paths_under(theirs, "pages", recursive=True))
+    missing = [path for path in dict.fromkeys(row.path for row in rows if not row.pruned) if path not in present]
+    return workspace.files_at(ours, [p for path in missing for p in page_files(path)])
 
 
 def pruned_here(rows: list[LedgerRow], their_rows: dict[tuple[str, str], LedgerRow]) -> list[str]:

@@ -180,9 +180,10 @@ class Workspace:
         found = self.git.rev_parse("-q", "--verify", f"{commit}:{path}", **UNCHECKED)
         return found[1] if found[0] == 0 else None
 
-    def paths_under(self, commit: str, folder: str) -> list[str]:
-        """Return the paths of the files directly in folder in commit."""
-        return self.git.ls_tree("--name-only", "--full-tree", commit, "--", f"{folder}/").splitlines()
+    def paths_under(self, commit: str, folder: str, recursive: bool = False) -> list[str]:
+        """Return the paths of the files in folder in commit (directly in it unless recursive)."""
+        deep = ["-r"] if recursive else []
+        return self.git.ls_tree(*deep, "--name-only", "--full-tree", commit, "--", f"{folder}/").splitlines()
 
     def files_at(self, commit: str, paths: list[str]) -> list[PageFile]:
         """Return the files at or under the paths in commit (a page, its picture, its folder of pictures)."""
