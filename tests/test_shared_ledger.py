@@ -242,3 +242,18 @@ def test_a_mirror_made_before_the_ledger_is_continued_by_a_fresh_state_from_its_
         assert keys == {"1.html": True, "2.html": True, "pinned.html": True, "3.html": False, "4.html": False,
                         "5.html": False, "6.html": False}
         check_mirror(remote, site, listed)
+
+
+def test_runners_that_never_keep_a_clone_still_squash_the_history(tmp_path):
+    """An ephemeral runner's clone is shallow: its history is deepened just past squash_after to count it."""
+    remote = bare_repository(tmp_path / "news.git")
+    with Site() as site:
+        listed: list[str] = []
+        for number in range(1, 6):
+            listed = [f"/s/{number}.html", *listed]
+            serve_feed(site, listed)
+            run = mirrord(runner(tmp_path / f"job{number}", site, str(remote), squash_after=3), "once")
+            assert run.code == 0, run.stdout + run.stderr
+        assert int(git(remote, "rev-list", "--count", "main")) <= 3
+        assert any("commit.squashed" in (tmp_path / f"job{n}" / "state" / "status.log").read_text() for n in (4, 5))
+        check_mirror(remote, site, listed)

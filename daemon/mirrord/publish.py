@@ -168,12 +168,13 @@ class Workspace:
     def is_shallow(self) -> bool:
         return (self.root / ".git" / "shallow").exists()
 
-    def deepen(self) -> None:
-        """Fetch the whole history of a shallow clone, for what only the history tells (a mirror without a
-        ledger of its own)."""
+    def deepen(self, by: int | None = None) -> None:
+        """Fetch the history of a shallow clone (by commits more, or all of it), for what only the history
+        tells: how long it is (`squash_after`), the pruned pages of a mirror without a ledger of its own."""
         for name, _ in self.remote_names()[:1]:
             if self.is_shallow():
-                self.git.fetch("-q", "--unshallow", name, self.mirror.branch, **UNCHECKED)
+                more = f"--deepen={by}" if by else "--unshallow"
+                self.git.fetch("-q", more, name, self.mirror.branch, **UNCHECKED)
 
     def tree(self, commit: str, path: str) -> str | None:
         """Return the git tree (or blob) at path in commit; None when commit does not have it."""

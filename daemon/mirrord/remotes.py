@@ -60,11 +60,21 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
                     log.info("push.deferred", mirror=mirror.name, remote=url)
                 continue
             push_remote(mirror, workspace, (name, url), state, report, integrate)
-    commits = workspace.commits_since(None)
+    commits = history_length(mirror, workspace)
     if mirror.squash_after and commits > mirror.squash_after and not report.failures:
         squash_history(mirror, workspace, state, report, commits, integrate)
         commits = workspace.commits_since(None)
     state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
+
+
+def history_length(mirror: Mirror, workspace: Workspace) -> int:
+    """Return how many commits the branch has; a shallow clone (a fresh runner) is deepened just past
+    `squash_after` for it, so that runners that never keep a clone still squash."""
+    commits = workspace.commits_since(None)
+    if mirror.squash_after and commits <= mirror.squash_after and workspace.is_shallow():
+        workspace.deepen(by=mirror.squash_after - commits + 1)
+        commits = workspace.commits_since(None)
+    return commits
 
 
 def push_due(state: State, mirror: str, url: str) -> bool:
