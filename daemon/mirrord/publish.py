@@ -18,6 +18,7 @@ from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
 from mirrord.gitstreams import batch_contents, fast_import_stream
+from mirrord.ledgerfile import LEDGER_DIR
 from mirrord.log import get_logger
 from mirrord.model import Mirror, PageFile
 
@@ -32,7 +33,9 @@ WRITING_MARKER = "mirrord-writing"
 INTEGRATING_MARKER = "mirrord-integrating"  # "<our commit> <the remote's>" while the branch is moved onto theirs
 STALE_INDEX_MARKER = "mirrord-index-stale"
 LINKS_LOGGED = 20
-MOVED = re.compile(r"fetch first|non-fast-forward|stale info")
+# The remote has commits we lack: told before the push (fetch first, non-fast-forward, a lease's stale info), or
+# by the remote when another push updated the branch while ours was being received.
+MOVED = re.compile(r"fetch first|non-fast-forward|stale info|is at [0-9a-f]+ but expected")
 
 
 class RemoteMoved(PublishError):
@@ -133,14 +136,24 @@ class Workspace:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
 
     def adopt_remote_history(self, shallow: bool) -> None:
-        """Start a new clone from the first remote's branch when it already has one (its last commit only
-        when shallow: the mirror's ledger holds what the history would tell)."""
+        """Start a new clone from the first remote's branch when it already has one. When shallow, of a
+        mirror with its own ledger, the clone takes the last commit only and leaves the pages out of its
+        files: the ledger holds what the history would tell, commits are built from git's trees, and a
+        fresh runner on a mirror of 100k pages need not write 100k files."""
         for name, _ in self.remote_names()[:1]:
             try:
                 self.git.fetch("-q", *(["--depth", "1"] if shallow else []), name, self.mirror.branch)
             except git.GitCommandError:
                 return
+            if shallow and self.tree("FETCH_HEAD", LEDGER_DIR):
+                self.leave_out_pages()
             self.git.reset("-q", "--hard", "FETCH_HEAD")
+
+    def leave_out_pages(self) -> None:
+        """Check out every file but the pages (a sparse checkout); pages written later are still written."""
+        self.git.config("core.sparseCheckout", "true")
+        (self.root / ".git" / "info").mkdir(exist_ok=True)
+        (self.root / ".git" / "info" / "sparse-checkout").write_text("/*\n!/pages/\n")
 
     def fetch(self, remote: str) -> str | None:
         """Fetch the mirror's branch from remote; return its commit, None when the remote has no such branch.
