@@ -84,3 +84,10 @@ def test_a_ledger_of_a_newer_format_or_a_broken_line_is_refused_with_what_to_do(
 def test_ledger_files_are_told_from_other_files():
     assert channel_of(ledger_path("world")) == "world"
     assert channel_of(".mirrord/ledger/README.md") is None and channel_of("pages/world/a.jsonl") is None
+
+
+def test_a_row_is_one_line_whatever_characters_its_url_and_title_hold():
+    odd = replace(row("odd", 1), url="https://site.test/a\u2028b\x85c.html", title="line\u2029break\r\nand more")
+    text = render_ledger([odd]).decode("utf-8")
+    assert len(text.splitlines()) == 2, "the header and one row, also for readers that split at U+2028"
+    assert parse_ledger("news", "world", text) == [odd]

@@ -20,6 +20,8 @@ LEDGER_DIR = ".mirrord/ledger"
 VERSION = 1
 HEADER = f"# mirrord ledger v{VERSION}: one article per line, sorted by key; see docs/publishing.md"
 SUFFIX = ".jsonl"
+# Characters that readers of lines (Python's splitlines() among them) take for line breaks, and JSON leaves raw.
+LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 class LedgerFormatError(PublishError):
@@ -42,7 +44,8 @@ def row_line(row: LedgerRow) -> str:
               "source": row.source, "n": row.seq, "published": row.time.isoformat()}
     if row.pruned:
         values["pruned"] = (row.pruned_at or row.time).isoformat()
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    line = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return line.translate(LINE_BREAKS)
 
 
 def render_ledger(rows: Iterable[LedgerRow]) -> bytes:
@@ -55,7 +58,7 @@ def parse_ledger(mirror: str, channel: str, text: str) -> list[LedgerRow]:
     """Return the rows of a channel's ledger file; a line twice (a merge that kept both sides) counts once.
     Raise LedgerFormatError for a file of a newer format or a line that is not a row."""
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if line.startswith("#"):
             check_version(line)
         elif line.strip():

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS articles (
     mirror TEXT NOT NULL, channel TEXT NOT NULL, id TEXT NOT NULL,
     path TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
     time TEXT NOT NULL, commit_sha TEXT, pruned INTEGER NOT NULL DEFAULT 0, key TEXT NOT NULL DEFAULT '',
-    UNIQUE (mirror, channel, id));
+    ordinal INTEGER NOT NULL DEFAULT 0, pruned_at TEXT, UNIQUE (mirror, channel, id));
 CREATE INDEX IF NOT EXISTS articles_by_url ON articles (mirror, url);
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (mirror, path);
 CREATE TABLE IF NOT EXISTS channel_validators (
