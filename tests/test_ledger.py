@@ -138,9 +138,10 @@ def test_an_article_published_elsewhere_in_the_mirror_is_linked_not_fetched():
     assert [(r.channel, r.path) for r in commit.new_rows] == [("world", "pages/asia/s1.md")]
 
 
-def test_after_a_rebuild_entries_listed_below_a_known_page_are_recorded_as_old_not_published():
-    plan, commit = cycle([row("world/a3", 1)], [listed("world", "a5", "a4", "a3", "a2", "a1")], rebuilt=True)
-    assert [c.entry.id for c in plan.candidates] == ["a4", "a5"]
+def test_after_a_rebuild_entries_listed_below_the_lowest_known_page_are_recorded_as_old_not_published():
+    plan, commit = cycle([row("world/pinned", 1), row("world/a3", 2)],
+                         [listed("world", "pinned", "a5", "a4", "a3", "a2", "a1")], rebuilt=True)
+    assert [c.entry.id for c in plan.candidates] == ["a4", "a5"], "new below a story pinned on top"
     assert sorted(keys(plan.old)) == ["world/a1", "world/a2"] and all(r.pruned for r in plan.old)
     assert set(keys(plan.old)) <= set(keys(commit.new_rows)) and set(keys(plan.old)) <= set(keys(commit.pruned_rows))
 

@@ -116,7 +116,7 @@ def test_one_new_article_gives_one_page_in_one_commit(setup, tmp_path, site):
     assert commit_count(bare) == 2
     changed = set(git(bare, "diff", "--name-only", "main~1", "main").split())
     assert changed == {"pages/features/harbour-festival.md", "pages/features/harbour-festival.md.png",
-                       "indexes/features.md", "feeds/features.xml", "README.md"}
+                       "indexes/features.md", "feeds/features.xml", "README.md", ".mirrord/ledger/features.jsonl"}
     repo = clone(bare, tmp_path / "reader")
     assert indexed_pages(repo, "features")[0] == "pages/features/harbour-festival.md"
 
@@ -203,7 +203,7 @@ def test_failing_channel_and_dead_remote_give_exit_1_and_keep_the_rest(tmp_path,
     assert commit_count(dead) >= 1
 
 
-def test_lost_database_is_rebuilt_from_the_mirror_without_republishing(tmp_path, site):
+def test_lost_database_is_taken_from_the_mirrors_own_ledger_without_republishing(tmp_path, site):
     populate(site)
     bare = bare_repository(tmp_path / "remote.git")
     config = write_config(tmp_path / "mirrord.toml", site, bare, keep=5)
@@ -217,7 +217,7 @@ def test_lost_database_is_rebuilt_from_the_mirror_without_republishing(tmp_path,
     run = mirrord(config, "once")
     assert run.code == 0, run.stderr
     assert git(bare, "rev-parse", "main") == head, "neither live nor pruned articles may be published again"
-    assert "ledger.rebuilt" in (tmp_path / "state" / "status.log").read_text(encoding="utf-8")
+    assert "ledger.loaded" in (tmp_path / "state" / "status.log").read_text(encoding="utf-8")
 
     add_article(site, "local", "ferry-strike-ends", "Ferry strike ends after talks")
     assert mirrord(config, "once").code == 0

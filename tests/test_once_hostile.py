@@ -249,7 +249,7 @@ def test_pages_whose_urls_hold_line_separators_survive_a_lost_database(tmp_path,
     run = mirrord(config, "once")
     assert run.code == 0, run.stdout + run.stderr
     assert git(remote, "diff", "--name-only", "main~1", "main").split() == [
-        "README.md", "feeds/news.xml", "indexes/news.md", "pages/news/plain.md"
+        ".mirrord/ledger/news.jsonl", "README.md", "feeds/news.xml", "indexes/news.md", "pages/news/plain.md"
     ], "the old pages are neither published again nor lost"
     index = (clone(remote, tmp_path / "second") / "indexes" / "news.md").read_text(encoding="utf-8")
     assert all(f"pages/news/{page}" in index for page in pages)

@@ -105,9 +105,10 @@ def test_remote_that_moved_gets_our_commits_rebased_onto_it_never_forced(tmp_pat
     bare = bare_repository(tmp_path / "remote.git")
     config = write_config(tmp_path / "mirrord.toml", site, bare)
     assert mirrord(config, "once").code == 0
+    add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
+    assert mirrord(config, "once", "--no-push").code == 0, "our commit, not pushed yet"
     edit_remote(bare, tmp_path / "web1", "NOTES.md", "Notes kept by a human.\n")
     foreign = edit_remote(bare, tmp_path / "web2", "README.md", "Someone rewrote the README on the web.\n")
-    add_article(site, "features", "harbour-festival", "Harbour festival draws record crowds")
 
     run = mirrord(config, "once")
     assert run.code == 0, run.stdout + run.stderr

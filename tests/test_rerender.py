@@ -12,8 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
-from io import BytesIO
 from pathlib import Path
 
 import cmarkgfm
@@ -26,6 +24,7 @@ from mirrord.pageblocks import marked_block
 
 from fixture_site import populate
 from mirror_run import PUBLIC_URL, bare_repository, clone, commit_count, git, metadata_of, mirrord, write_config
+from releases import release, run_release
 
 NEW_URL = "https://git.example/readers/news/blob/main"
 NEW_HEADER = "[Start](../../README.md)"
@@ -145,33 +144,11 @@ def mirrord_command(config: Path) -> list[str]:
 # The upgrade from 9a5543b, whose pages have no markers: their blocks are read by its layout.
 
 MAIN_RELEASE = "9a5543b"  # the last release before the markers
-REPOSITORY = Path(__file__).resolve().parents[1]
-
-
-def main_release(into: Path) -> Path:
-    """Return the daemon folder of the release before the markers, extracted from this repository's history;
-    skip when a shallow clone lacks it, except in CI."""
-    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{MAIN_RELEASE}^{{commit}}"],
-                           capture_output=True)
-    if found.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"commit {MAIN_RELEASE} is not in this clone's history")
-        pytest.skip(f"commit {MAIN_RELEASE} is not in this clone's history")
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", MAIN_RELEASE, "daemon"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "daemon"
 
 
 def config_in(folder: Path, site, remote: Path, extra: str) -> Path:
     folder.mkdir()
     return write_config(folder / "mirrord.toml", site, remote, extra_mirror=extra)
-
-
-def once_of(daemon: Path, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*mirrord_command(config), "once"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(daemon)})
 
 
 @pytest.mark.parametrize("body", ["html", "markdown"])
@@ -182,11 +159,11 @@ def test_pages_of_the_release_before_the_markers_keep_their_bodies_byte_for_byte
     same site is the reference), and stood in the old page as they are."""
     populate(site)
     mode = f'body = "{body}"\nlinks = "keep"\nimages = "hotlink"'  # the release before's defaults, said
-    old = main_release(tmp_path / "main")
+    old = release(MAIN_RELEASE, "the release before the body markers", tmp_path / "main")
     config = config_in(tmp_path / "old", site, bare_repository(tmp_path / "old.git"), mode)
     reference = config_in(tmp_path / "new", site, bare_repository(tmp_path / "new.git"), mode)
-    done = once_of(old, config)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_release(old, config)
+    assert done.code == 0, done.stdout + done.stderr
     assert mirrord(reference, "once").code == 0
     published = pages_of(clone(tmp_path / "old.git", tmp_path / "published"))
     assert not any("<!-- mirrord:body -->" in text for text in published.values()), "not the old layout"
@@ -208,10 +185,10 @@ def test_markdown_pages_of_the_old_release_under_another_header_are_left_as_they
     """A Markdown body's start cannot be told from a header the mirror no longer has: such a page is not
     guessed at; it is left as it was, said, and rebuild exits 1."""
     populate(site)
-    old = main_release(tmp_path / "main")
+    old = release(MAIN_RELEASE, "the release before the body markers", tmp_path / "main")
     bare = bare_repository(tmp_path / "old.git")
     config = config_in(tmp_path / "old", site, bare, 'body = "markdown"')
-    assert once_of(old, config).returncode == 0
+    assert run_release(old, config).code == 0
     published = pages_of(clone(bare, tmp_path / "published"))
     change_chrome(config)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from mirrord import __version__
-from mirrord.config import find_config_path, load_config
+from mirrord.config import find_config_path, load_config, select_mirrors
 from mirrord.console import CycleProgress, event_line, print_status
 from mirrord.errors import ConfigError, MirrordError
 from mirrord.follow import LEVELS, follow_events, wanted
@@ -47,8 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--no-push", action="store_true", help="commit but do not push")
     once.add_argument("--dry-run", action="store_true", help="fetch and render, write nothing, list what would be "
                       "published and what would be skipped, and why")
-    commands.add_parser("run", help="the daemon: run every source on its schedule until SIGTERM; SIGHUP reloads "
-                        "the config")
+    run = commands.add_parser("run", help="the daemon: run every source on its schedule until SIGTERM; SIGHUP "
+                              "reloads the config")
+    for command in (once, run):
+        command.add_argument("--mirror", action="append", default=[], metavar="NAME", dest="mirrors",
+                             help="only this mirror's sources (may be given several times): hosts split the "
+                                  "mirrors between them")
+        command.add_argument("--shallow", action="store_true", help="a new working clone takes the remote's last "
+                             "commit only (the default when the state is empty)")
     status = commands.add_parser("status", help="per source and per mirror: last cycle, failures, next run, "
                                  "pushes")
     status.add_argument("--json", action="store_true", help="print the status as JSON for machines")
@@ -87,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(Path(args.dir), verbose=args.verbose)
         config = load_config(find_config_path(args.config, os.environ))
+        if args.command in ("once", "run"):
+            unknown = [name for name in args.mirrors if name not in config.mirrors]
+            if unknown:
+                say(f"mirrord: no mirror named {', '.join(unknown)} in {config.path} "
+                    f"(mirrors: {', '.join(config.mirrors) or 'none'})", sys.stderr)
+                return EXIT_CONFIG
+            config = select_mirrors(config, args.mirrors)
         if args.command == "check":
             return command_check(config, args)
         if args.command == "preview":
@@ -181,7 +194,7 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
         print(f"mirrord: MIRRORD_LOCK_WAIT must be a number of seconds, found {os.environ['MIRRORD_LOCK_WAIT']!r}",
               file=sys.stderr)
         return EXIT_CONFIG
-    options = Options(push=not args.no_push, dry_run=args.dry_run, lock_wait=lock_wait)
+    options = Options(push=not args.no_push, dry_run=args.dry_run, lock_wait=lock_wait, shallow=args.shallow)
     started = datetime.now(timezone.utc)
     watch = CycleWatch(config, args.sources)
     try:
@@ -270,7 +283,11 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
     require_places(config)
     configure_logging(config.log_file, verbose=args.verbose)
-    daemon = Daemon(config, lambda: load_config(find_config_path(args.config, os.environ)))
+    def reload() -> Config:
+        """Read the config again, keeping the mirrors of --mirror only."""
+        return select_mirrors(load_config(find_config_path(args.config, os.environ)), args.mirrors)
+
+    daemon = Daemon(config, reload, shallow=args.shallow)
     if config.metrics_listen:
         try:
             serve_metrics(config.metrics_listen, daemon.alive)

@@ -12,6 +12,7 @@ from datetime import datetime
 from mirrord.feeds import feed_entry, feed_path, render_feed
 from mirrord.index import index_path, render_index, render_readme
 from mirrord.ledger import CommitPlan
+from mirrord.ledgerfile import LEDGER_DIR, ledger_path, order, parse_ledger, render_ledger, updated_ledger
 from mirrord.log import get_logger
 from mirrord.model import LedgerRow, Mirror, PageFile, Source
 from mirrord.publish import Workspace
@@ -33,20 +34,23 @@ class Committed:
 def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], workspace: Workspace, state: State,
                 now: datetime) -> Committed:
     """Write and commit what the plan says, and record its ledger rows. Raise PublishError if git fails."""
-    files = [file for article in plan.articles for file in render_page(article, mirror)]
+    files = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
     indexes = changed_indexes(mirror, sources, plan.shown, workspace)
-    if not (files or plan.deleted or indexes):
+    files += indexes + ledger_files(plan, mirror, workspace, state, now)
+    if not (files or plan.deleted or plan.merge):
         state.record_cycle(plan.new_rows, plan.pruned_rows, "")
         return Committed()
     written = {file.path: file.data for file in files}
-    files += indexes + changed_feeds(mirror, sources, plan.shown, workspace, written, indexed_channels(indexes))
+    files += changed_feeds(mirror, sources, plan.shown, workspace, written, indexed_channels(indexes))
     files.append(readme_file(mirror, sources, plan.shown, now))
-    state.begin_cycle(mirror.name, workspace.head(), plan.new_rows, plan.pruned_rows)
+    state.begin_cycle(mirror.name, plan.base or workspace.head(), plan.new_rows, plan.pruned_rows)
     workspace.write(files, plan.deleted)
-    message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=len(plan.articles),
+    published = len(plan.articles) + sum(file.path.endswith(".md") for file in plan.carried)
+    message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=published,
                                            pruned=len(plan.deleted))
-    commit = workspace.commit(files, plan.deleted, message)
+    commit = workspace.commit(files, plan.deleted, message, plan.merge)
     state.finish_cycle(mirror.name, commit)
+    state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
     for article in plan.articles:
         log.info("article.published", mirror=mirror.name, source=article.source, channel=article.channel,
                  article=article.id, url=article.url)
@@ -93,7 +97,7 @@ def changed_feeds(mirror: Mirror, sources: list[Source], shown: dict[str, list[L
 def channel_feed(mirror: Mirror, title: str, channel: str, rows: list[LedgerRow], workspace: Workspace,
                  written: dict[str, bytes]) -> bytes | None:
     """Return the feed of a channel's newest `keep` pages (all with keep = 0); None when none can be read."""
-    newest = sorted(rows, key=lambda row: row.seq, reverse=True)[:mirror.keep or None]
+    newest = sorted(rows, key=order, reverse=True)[:mirror.keep or None]
     entries = [entry for row in newest
                if (entry := feed_entry(row, page_text(row.path, workspace, written), mirror))]
     return render_feed(mirror, channel, title, entries) if entries else None
@@ -102,6 +106,25 @@ def channel_feed(mirror: Mirror, title: str, channel: str, rows: list[LedgerRow]
 def page_text(path: str, workspace: Workspace, written: dict[str, bytes]) -> str:
     data = written[path] if path in written else workspace.read(path)
     return data.decode("utf-8", errors="replace") if data is not None else ""
+
+
+def ledger_files(plan: CommitPlan, mirror: Mirror, workspace: Workspace, state: State,
+                 now: datetime) -> list[PageFile]:
+    """Return the mirror's ledger files the commit changes: those of the channels it records rows of, and
+    every channel's, from this host's state, when the mirror has no ledger yet (made by an older release)."""
+    whole = workspace.head() is None or workspace.tree("HEAD", LEDGER_DIR) is None
+    known = state.all_rows(mirror.name) if whole else []
+    changes = plan.new_rows + plan.pruned_rows
+    files = []
+    for channel in dict.fromkeys(row.channel for row in known + changes):
+        rows = ([r for r in known if r.channel == channel] if whole else
+                parse_ledger(mirror.name, channel, workspace.read_text(ledger_path(channel)) or ""))
+        updated = updated_ledger(rows, [r for r in plan.new_rows if r.channel == channel], plan.pruned_rows, now,
+                                 mirror.forget_pruned_after)
+        data = render_ledger(updated)
+        if workspace.read(ledger_path(channel)) != data:
+            files.append(PageFile(ledger_path(channel), data))
+    return files
 
 
 def readme_file(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]], now: datetime) -> PageFile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,19 @@ class Collector:
 
 def join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def select_mirrors(config: Config, names: Sequence[str]) -> Config:
+    """Return the config with only the named mirrors and their sources (all when none is named), so that
+    hosts can split the mirrors of one config between them. Raise ConfigError for a name it has not."""
+    unknown = [name for name in names if name not in config.mirrors]
+    if unknown:
+        raise ConfigError(str(config.path), [Problem(
+            "--mirror", ", ".join(unknown), "one of its mirrors: " + (", ".join(config.mirrors) or "none"))])
+    if not names:
+        return config
+    return replace(config, mirrors={name: m for name, m in config.mirrors.items() if name in names},
+                   sources={name: s for name, s in config.sources.items() if s.mirror in names})
 
 
 def find_config_path(given: str | None, environ: Mapping[str, str]) -> Path:

@@ -12,8 +12,9 @@ from mirrord.model import PageFile
 
 
 def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], deleted: list[str], message: str,
-                       environment: dict[str, str]) -> bytes:
-    """Return the `git fast-import` commands of one commit: the files, the deletions, on top of parent."""
+                       environment: dict[str, str], merge: str | None = None) -> bytes:
+    """Return the `git fast-import` commands of one commit: the files, the deletions, on top of parent (and
+    merging the commit `merge` when given)."""
     when = f"{int(time.time())} +0000"
     author = f"{environment['GIT_AUTHOR_NAME']} <{environment['GIT_AUTHOR_EMAIL']}> {when}"
     committer = f"{environment['GIT_COMMITTER_NAME']} <{environment['GIT_COMMITTER_EMAIL']}> {when}"
@@ -21,27 +22,29 @@ def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], dele
     parts = [f"commit {ref}\nauthor {author}\ncommitter {committer}\ndata {len(text)}\n".encode(), text, b"\n"]
     if parent:
         parts.append(f"from {parent}\n".encode())
+    if merge:
+        parts.append(f"merge {merge}\n".encode())
     parts += [f"D {quoted_path(path)}\n".encode() for path in deleted]
     for file in files:
         parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
     return b"".join(parts)
 
 
-def batch_last_lines(answer: bytes, count: int) -> list[str]:
-    """Return the last line of each of count objects in `git cat-file --batch` output ("" for a missing one)."""
-    lines, position = [], 0
+def batch_contents(answer: bytes, count: int) -> list[bytes | None]:
+    """Return the bytes of each of count objects in `git cat-file --batch` output (None for a missing one)."""
+    contents: list[bytes | None] = []
+    position = 0
     for _ in range(count):
         end = answer.index(b"\n", position)
         header = answer[position:end].split()
         position = end + 1
         if len(header) != 3 or not header[2].isdigit():
-            lines.append("")
+            contents.append(None)
             continue
         size = int(header[2])
-        body = answer[position:position + size].rstrip(b"\n")
-        lines.append(body[body.rfind(b"\n") + 1:].decode("utf-8", "replace"))
+        contents.append(answer[position:position + size])
         position += size + 1
-    return lines
+    return contents
 
 
 def quoted_path(path: str) -> str:

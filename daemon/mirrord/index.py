@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from mirrord.catalogue import words
+from mirrord.ledgerfile import order
 from mirrord.model import LedgerRow, Mirror, Source
 from mirrord.templating import environment, markdown_title
 from mirrord.variant import convert_text
@@ -37,7 +38,7 @@ def parse_index(text: str) -> list[str]:
 
 def newest_first(mirror: Mirror, rows: list[LedgerRow], prefix: str) -> list[IndexLine]:
     """Return the rows as lines, newest first, titles in their source's script, links relative by prefix."""
-    ordered = sorted(rows, key=lambda row: row.seq, reverse=True)
+    ordered = sorted(rows, key=order, reverse=True)
     return [IndexLine(markdown_title(convert_text(row.title, mirror.variant_of(row.source))), prefix + row.path,
                       row.time.astimezone(timezone.utc).strftime("%Y-%m-%d"))
             for row in ordered]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 
-from mirrord.model import Article, Candidate, Channel, Discovery, Entry, LedgerRow
+from mirrord.model import Article, Candidate, Channel, Discovery, Entry, LedgerRow, PageFile
 from mirrord.render import page_path
 
 # Room for the wanted name in a distinct one: 91 characters, a dash and 8 of a hash make the 100 ids may have.
@@ -28,6 +28,12 @@ class LedgerView:
 
     mirror: str
     rows: tuple[LedgerRow, ...] = ()
+    top: int = 0  # the highest ordinal of any row of the mirror, also of rows not in the view
+
+    @cached_property
+    def last_ordinal(self) -> int:
+        """Return the ordinal new rows are numbered after."""
+        return max([self.top, *(row.seq for row in self.rows)])
 
     @cached_property
     def live(self) -> tuple[LedgerRow, ...]:
@@ -91,13 +97,18 @@ class FetchPlan:
 
 @dataclass(frozen=True)
 class CommitPlan:
-    """What one commit writes and records."""
+    """What one commit writes and records; bringing in a remote that moved, also the pages of ours it lacks
+    (`carried`), our commit it merges (`merge`, when ours went to another remote already) and the commit an
+    interruption before the commit returns the clone to (`base`: ours; HEAD when None)."""
 
     articles: list[Article]
     deleted: list[str]
     shown: dict[str, list[LedgerRow]]
     new_rows: list[LedgerRow]
     pruned_rows: list[LedgerRow]
+    carried: list[PageFile] = field(default_factory=list)
+    merge: str | None = None
+    base: str | None = None
 
 
 def distinct_name(entry: Entry) -> str:
@@ -123,9 +134,10 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
     room for newer ones that are held back), so they are recorded as pruned without being fetched; of
     the rest, only the newest `max_new` (a channel's rule) are fetched, and the others are left for later
     cycles (`left`).
-    Right after the ledger was rebuilt, entries listed below a page the
-    mirror has are taken as old ones that `keep` dropped before they were ever written, and recorded
-    without being published.
+    Right after the ledger of a mirror without one of its own (`.mirrord/`, see ledgerfile) was rebuilt
+    from its pages and history, entries listed below the lowest one the mirror knows are taken as old ones
+    that `keep` dropped before they were ever written, and recorded without being published; those above
+    it are new, also below a story pinned on top of the listing. A mirror with its own ledger never guesses.
     Held-back articles whose next attempt is not due, or that were given up, (their identities: `waiting`)
     are not fetched: they stay new, neither recorded nor fetched, until they are due or retried.
     """
@@ -157,12 +169,13 @@ def plan_fetches(view: LedgerView, found: list[tuple[Channel, Discovery]], rebui
 
 def new_entries(view: LedgerView, channel: str, discovery: Discovery,
                 older_are_old: bool) -> tuple[list[Entry], list[Entry]]:
-    """Return the listed entries the channel has not published: (new ones, old ones); old only when asked."""
+    """Return the listed entries the channel has not published: (new ones, old ones: when asked, those
+    listed below the lowest entry it knows)."""
     listed = list(discovery.entries)
     known = [view.knows(channel, entry) for entry in listed]
-    first_known = known.index(True) if older_are_old and True in known else len(listed)
-    return ([e for e, k in zip(listed[:first_known], known, strict=False) if not k],
-            [e for e, k in zip(listed[first_known:], known[first_known:], strict=True) if not k])
+    below = len(listed) - known[::-1].index(True) if older_are_old and True in known else len(listed)
+    return ([e for e, k in zip(listed[:below], known, strict=False) if not k],
+            [e for e, k in zip(listed[below:], known[below:], strict=True) if not k])
 
 
 def named(view: LedgerView, channel: Channel, entries: list[Entry],
@@ -194,16 +207,22 @@ def plan_commit(view: LedgerView, keep: int, channels: list[str], plan: FetchPla
                 now: datetime) -> CommitPlan:
     """Return what the cycle commits: the fetched articles that `keep` does not prune at once, the files of
     pruned pages that no live row still shows, each channel's rows after the cycle, and the ledger rows."""
-    new_rows = ledger_rows(view.mirror, plan, articles, now)
+    numbered = numbered_rows(view.last_ordinal, ledger_rows(view.mirror, plan, articles, now) + plan.old)
+    new_rows, old = numbered[:len(numbered) - len(plan.old)], numbered[len(numbered) - len(plan.old):]
     pruned = rows_to_prune(view, keep, new_rows)
     gone = {(r.channel, r.id) for r in pruned}
     return CommitPlan(
         articles=[a for a in articles if (a.channel, a.id) not in gone],
         deleted=deleted_paths(view, pruned, new_rows),
         shown={channel: channel_rows(view, channel, new_rows, gone) for channel in channels},
-        new_rows=new_rows + plan.old,
-        pruned_rows=pruned + plan.old,
+        new_rows=new_rows + old,
+        pruned_rows=pruned + old,
     )
+
+
+def numbered_rows(top: int, rows: list[LedgerRow]) -> list[LedgerRow]:
+    """Return the rows with the ordinals after top, in their order: the mirror's order on every host."""
+    return [replace(row, seq=top + i) for i, row in enumerate(rows, 1)]
 
 
 def ledger_rows(mirror: str, plan: FetchPlan, articles: list[Article], now: datetime) -> list[LedgerRow]:
@@ -215,11 +234,12 @@ def ledger_rows(mirror: str, plan: FetchPlan, articles: list[Article], now: date
 
 
 def rows_to_prune(view: LedgerView, keep: int, new_rows: list[LedgerRow]) -> list[LedgerRow]:
-    """Return the rows past `keep` in each channel that gets new rows, oldest first; none when keep is 0."""
+    """Return the rows past `keep` in each channel, oldest first; none when keep is 0. Channels without new
+    rows count too: two hosts' commits brought together may leave one past `keep`."""
     if keep == 0:
         return []
     pruned = []
-    for channel in dict.fromkeys(row.channel for row in new_rows):
+    for channel in dict.fromkeys(row.channel for row in [*view.live, *new_rows]):
         live = view.live_rows(channel) + [r for r in new_rows if r.channel == channel]
         pruned += live[: max(0, len(live) - keep)]
     return pruned
@@ -229,8 +249,9 @@ def deleted_paths(view: LedgerView, pruned: list[LedgerRow], new_rows: list[Ledg
     """Return the files of pruned pages that no live row of any channel still shows."""
     gone = {(r.channel, r.id) for r in pruned}
     still_new = {r.path for r in new_rows if (r.channel, r.id) not in gone}
+    written = {(r.channel, r.id) for r in view.live}
     paths = []
-    for path in dict.fromkeys(r.path for r in pruned if r.seq):
+    for path in dict.fromkeys(r.path for r in pruned if (r.channel, r.id) in written):
         if path not in still_new and not view.path_in_use(path, gone):
             paths += [path, f"{path}.png", path.removesuffix(".md") + ".files"]
     return paths
@@ -238,9 +259,6 @@ def deleted_paths(view: LedgerView, pruned: list[LedgerRow], new_rows: list[Ledg
 
 def channel_rows(view: LedgerView, channel: str, new_rows: list[LedgerRow],
                  gone: set[tuple[str, str]]) -> list[LedgerRow]:
-    """Return the rows a channel's index shows after this cycle, new rows last (newest) and numbered after
-    the others."""
+    """Return the rows a channel's index shows after this cycle, new rows last (newest)."""
     rows = view.live_rows(channel) + [r for r in new_rows if r.channel == channel]
-    rows = [r for r in rows if (r.channel, r.id) not in gone]
-    top = max((r.seq for r in rows), default=0)
-    return [r if r.seq else replace(r, seq=top + i + 1) for i, r in enumerate(rows)]
+    return [r for r in rows if (r.channel, r.id) not in gone]

@@ -41,6 +41,8 @@ class Mirror:
     squash_after: int
     # Hosts pictures may come from although their address is not public (loopback, private, ...).
     image_hosts: frozenset[str] = frozenset()
+    # Seconds a pruned article stays in the mirror's ledger (.mirrord/), so that it is not published again.
+    forget_pruned_after: int = 180 * 86400
     lang: str = "en"  # the catalogue of the words mirrord writes for readers
     variant: str | None = None  # the Chinese script of titles and bodies (None: as published)
     front_page: int = 5  # newest headlines per channel on the README; 0: the channels only
@@ -206,6 +208,7 @@ class LedgerRow:
     pruned: bool = False
     seq: int = 0
     key: str = ""  # the article's identity; "" for a pruned page known only by its path (a rebuilt ledger)
+    pruned_at: datetime | None = None  # when keep pruned it; the mirror's ledger forgets it forget_pruned_after later
 
 
 @dataclass(frozen=True)
@@ -304,3 +307,4 @@ class Options:
     dry_run: bool = False
     lock_wait: float = 30.0
     push_backoff: bool = False
+    shallow: bool = False  # a new working clone takes the remote's last commit only (the ledger holds the rest)

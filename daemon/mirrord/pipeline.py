@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 
 from mirrord.articles import Fetched, fetch_article
 from mirrord.channels import discover_channel, save_validators
@@ -22,14 +23,15 @@ from mirrord.credentials import secrets_of
 from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.heldback import remember, waiting
+from mirrord.integrate import integrate_remote
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
 from mirrord.model import Article, Channel, Config, Mirror, Options, Response, Source
 from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.publish import Workspace
-from mirrord.rebuild import recover_ledger
-from mirrord.remotes import push_remotes
+from mirrord.rebuild import recover_ledger, settle_interrupted
+from mirrord.remotes import Integrate, catch_up, push_remotes
 from mirrord.render import page_path
 from mirrord.state import State
 
@@ -110,12 +112,18 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
     """Open the clone, collect the new articles, commit them with the prune and indexes, push."""
     all_sources = [source for source in config.sources.values() if source.mirror == mirror.name]
     try:
-        workspace = Workspace.open(config.state_dir, mirror)
+        workspace = Workspace.open(config.state_dir, mirror,
+                                   shallow=options.shallow or not state.knows_mirror(mirror.name))
     except PublishError as error:
         commit_failed(mirror.name, error, report)
         return
     try:
-        rebuilt = recover_ledger(mirror, all_sources, workspace, state)
+        integrate = partial(integrate_remote, mirror, all_sources, workspace, state)
+        try:
+            rebuilt = prepare(mirror, all_sources, workspace, state, integrate if options.push else None)
+        except PublishError as error:
+            commit_failed(mirror.name, error, report)
+            return
         collected = await collect(mirror, sources, state, fetcher, report, rebuilt)
         now = datetime.now(timezone.utc)
         channels = [channel.name for source in all_sources for channel in source.channels]
@@ -129,9 +137,19 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         note_renamed(mirror, collected.plan, report)
         save_validators(mirror, collected.validators, report, state)
         if options.push:
-            push_remotes(mirror, workspace, state, report, options.push_backoff)
+            push_remotes(mirror, workspace, state, report, options.push_backoff, integrate)
     finally:
         workspace.close()
+
+
+def prepare(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State,
+            integrate: Integrate | None) -> bool:
+    """Before planning: settle what a crash left, take in what other hosts pushed (when pushing), take the
+    mirror's ledger into the state; return whether the ledger had to be rebuilt (a mirror without one)."""
+    settle_interrupted(mirror, workspace, state)
+    if integrate is not None:
+        catch_up(mirror, workspace, state, integrate)
+    return recover_ledger(mirror, sources, workspace, state)
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,

@@ -17,7 +17,8 @@ import git
 from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
-from mirrord.gitstreams import batch_last_lines, fast_import_stream
+from mirrord.gitstreams import batch_contents, fast_import_stream
+from mirrord.ledgerfile import LEDGER_DIR
 from mirrord.log import get_logger
 from mirrord.model import Mirror, PageFile
 
@@ -29,9 +30,12 @@ BATCH = 500
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
+INTEGRATING_MARKER = "mirrord-integrating"  # "<our commit> <the remote's>" while the branch is moved onto theirs
 STALE_INDEX_MARKER = "mirrord-index-stale"
 LINKS_LOGGED = 20
-MOVED = re.compile(r"fetch first|non-fast-forward")
+# The remote has commits we lack: told before the push (fetch first, non-fast-forward, a lease's stale info), or
+# by the remote when another push updated the branch while ours was being received.
+MOVED = re.compile(r"fetch first|non-fast-forward|stale info|is at [0-9a-f]+ but expected")
 
 
 class RemoteMoved(PublishError):
@@ -66,9 +70,10 @@ class Workspace:
         self.files = CloneFiles(root, mirror.name)
 
     @classmethod
-    def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None) -> Workspace:
-        """Return the mirror's clone: created (from its first remote when that has history), and brought
-        back to its last commit if a cycle was interrupted there."""
+    def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None,
+             shallow: bool = False) -> Workspace:
+        """Return the mirror's clone: created (from its first remote when that has history; its last commit
+        only when shallow), and brought back to its last commit if a cycle was interrupted there."""
         environ = dict(os.environ if environ is None else environ)
         root = state_dir / "repos" / mirror.name
         secrets = secrets_of(mirror, environ)
@@ -82,7 +87,7 @@ class Workspace:
             workspace.recover()
             workspace.configure_remotes()
             if workspace.head() is None:
-                workspace.adopt_remote_history()
+                workspace.adopt_remote_history(shallow)
                 workspace.report_links(None)
         except (OSError, git.GitError) as error:
             reason = without_secrets(str(error), secrets)
@@ -100,6 +105,12 @@ class Workspace:
         git_dir = self.root / ".git"
         if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
             self.git.rebase("--abort")
+        integrating = git_dir / INTEGRATING_MARKER
+        if integrating.exists():
+            ours, _, theirs = integrating.read_text().partition(" ")
+            if self.head() == theirs.strip():
+                self.git.reset("-q", "--hard", ours)  # the commit on top of theirs was not made: start again
+            integrating.unlink()
         if (git_dir / WRITING_MARKER).exists() and self.head() is not None:
             self.git.reset("-q", "--hard", "HEAD")
             self.git.clean("-q", "-f", "-d")
@@ -124,14 +135,80 @@ class Workspace:
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
 
-    def adopt_remote_history(self) -> None:
-        """Start a new clone from the first remote's branch when it already has one."""
+    def adopt_remote_history(self, shallow: bool) -> None:
+        """Start a new clone from the first remote's branch when it already has one. When shallow, of a
+        mirror with its own ledger, the clone takes the last commit only and leaves the pages out of its
+        files: the ledger holds what the history would tell, commits are built from git's trees, and a
+        fresh runner on a mirror of 100k pages need not write 100k files."""
         for name, _ in self.remote_names()[:1]:
             try:
-                self.git.fetch("-q", name, self.mirror.branch)
+                self.git.fetch("-q", *(["--depth", "1"] if shallow else []), name, self.mirror.branch)
             except git.GitCommandError:
                 return
+            if shallow and self.tree("FETCH_HEAD", LEDGER_DIR):
+                self.leave_out_pages()
             self.git.reset("-q", "--hard", "FETCH_HEAD")
+
+    def leave_out_pages(self) -> None:
+        """Check out every file but the pages (a sparse checkout); pages written later are still written."""
+        self.git.config("core.sparseCheckout", "true")
+        (self.root / ".git" / "info").mkdir(exist_ok=True)
+        (self.root / ".git" / "info" / "sparse-checkout").write_text("/*\n!/pages/\n")
+
+    def fetch(self, remote: str) -> str | None:
+        """Fetch the mirror's branch from remote; return its commit, None when the remote has no such branch.
+        Raise PublishError with git's reason when the remote cannot be read."""
+        try:
+            if not self.git.ls_remote(remote, f"refs/heads/{self.mirror.branch}").strip():
+                return None
+            self.git.fetch("-q", remote, self.mirror.branch)
+        except git.GitCommandError as error:
+            raise PublishError(f"could not fetch from the remote: {self.message(error)}") from None
+        return self.git.rev_parse("FETCH_HEAD")
+
+    def move_to(self, commit: str, ours: str | None = None) -> None:
+        """Make the branch, the index and the files those of commit (a remote's, holding all of ours, or, with
+        ours, about to get our pages back: until `moved_back`, an interrupted cycle returns to ours)."""
+        self.sync_index()
+        if ours:
+            (self.root / ".git" / INTEGRATING_MARKER).write_text(f"{ours} {commit}")
+        self.git.reset("-q", "--hard", commit)
+
+    def moved_back(self) -> None:
+        """Say that the commit putting our pages back on the remote's is made (see move_to)."""
+        (self.root / ".git" / INTEGRATING_MARKER).unlink(missing_ok=True)
+
+    def is_shallow(self) -> bool:
+        return (self.root / ".git" / "shallow").exists()
+
+    def deepen(self, by: int | None = None) -> None:
+        """Fetch the history of a shallow clone (by commits more, or all of it), for what only the history
+        tells: how long it is (`squash_after`), the pruned pages of a mirror without a ledger of its own."""
+        for name, _ in self.remote_names()[:1]:
+            if self.is_shallow():
+                more = f"--deepen={by}" if by else "--unshallow"
+                self.git.fetch("-q", more, name, self.mirror.branch, **UNCHECKED)
+
+    def tree(self, commit: str, path: str) -> str | None:
+        """Return the git tree (or blob) at path in commit; None when commit does not have it."""
+        found = self.git.rev_parse("-q", "--verify", f"{commit}:{path}", **UNCHECKED)
+        return found[1] if found[0] == 0 else None
+
+    def paths_under(self, commit: str, folder: str, recursive: bool = False) -> list[str]:
+        """Return the paths of the files in folder in commit (directly in it unless recursive)."""
+        deep = ["-r"] if recursive else []
+        return self.git.ls_tree(*deep, "--name-only", "--full-tree", commit, "--", f"{folder}/").splitlines()
+
+    def files_at(self, commit: str, paths: list[str]) -> list[PageFile]:
+        """Return the files at or under the paths in commit (a page, its picture, its folder of pictures)."""
+        if not paths:
+            return []
+        found = []
+        for start in range(0, len(paths), BATCH):
+            listing = self.git.ls_tree("-r", "--full-tree", commit, "--", *paths[start:start + BATCH])
+            found += [line.partition("\t")[2] for line in listing.splitlines() if line.split()[1] == "blob"]
+        contents = self.contents([f"{commit}:{path}" for path in found])
+        return [PageFile(path, data) for path, data in zip(found, contents, strict=True) if data is not None]
 
     def head(self) -> str | None:
         try:
@@ -140,8 +217,24 @@ class Workspace:
             return None
 
     def read(self, path: str) -> bytes | None:
-        """Return a file of the clone; None when it is missing or not a regular file inside the clone."""
-        return self.files.read(path)
+        """Return a file of the clone; None when it is missing or not a regular file inside the clone. A page
+        that a sparse checkout left out (see `leave_out_pages`) is read from the last commit, so that
+        feeds and rebuild see every page on a fresh runner too."""
+        data = self.files.read(path)
+        if data is None and path.startswith("pages/") and self.is_sparse():
+            return self.committed(path)
+        return data
+
+    def is_sparse(self) -> bool:
+        return (self.root / ".git" / "info" / "sparse-checkout").exists()
+
+    def committed(self, path: str) -> bytes | None:
+        """Return a file of the last commit, None when it has none there (read by git's cat-file process)."""
+        try:
+            blob = self.repo.head.commit.tree / path
+        except (KeyError, ValueError):
+            return None
+        return blob.data_stream.read() if blob.type == "blob" else None
 
     def read_text(self, path: str) -> str | None:
         data = self.read(path)
@@ -150,6 +243,7 @@ class Workspace:
     def deleted_pages(self) -> dict[str, str]:
         """Return path -> last line (its metadata line) of each page file the history deleted and HEAD does
         not have (pruned pages), as the page was just before its last deletion."""
+        self.deepen()
         deleting: dict[str, str] = {}
         commit = ""
         for line in self.git.log("--diff-filter=D", "--name-only", "--format=%x00%H", "--", "pages").splitlines():
@@ -161,15 +255,23 @@ class Workspace:
         return dict(zip(deleting, self.last_lines(specs), strict=True))
 
     def last_lines(self, specs: list[str]) -> list[str]:
-        """Return the last line of each object (`<commit>:<path>`), "" for one that is missing: `git cat-file
-        --batch` a few hundred at a time, so that memory stays small however many pages were pruned."""
-        lines: list[str] = []
+        """Return the last line of each object (`<commit>:<path>`), "" for one that is missing."""
+        lines = []
+        for body in self.contents(specs):
+            body = (body or b"").rstrip(b"\n")
+            lines.append(body[body.rfind(b"\n") + 1:].decode("utf-8", "replace"))
+        return lines
+
+    def contents(self, specs: list[str]) -> list[bytes | None]:
+        """Return the bytes of each object (`<commit>:<path>`), None for one that is missing: `git cat-file
+        --batch` a few hundred at a time."""
+        found: list[bytes | None] = []
         for start in range(0, len(specs), BATCH):
             chunk = specs[start:start + BATCH]
             answer = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, capture_output=True,
                                     input="".join(f"{spec}\n" for spec in chunk).encode("utf-8"), check=True).stdout
-            lines += batch_last_lines(answer, len(chunk))
-        return lines
+            found += batch_contents(answer, len(chunk))
+        return found
 
     def write(self, files: list[PageFile], deleted: list[str]) -> None:
         """Write and delete files, marked as a cycle in progress until the commit, so a crash is undone.
@@ -200,9 +302,9 @@ class Workspace:
             log.warning("clone.unsafe_file", mirror=self.mirror.name, path="",
                         error=f"{len(links) - LINKS_LOGGED} more symbolic links or submodules came from a remote")
 
-    def commit(self, files: list[PageFile], deleted: list[str], message: str) -> str | None:
-        """Commit the files written and the paths deleted on top of HEAD. Return the commit, None if the tree
-        did not change.
+    def commit(self, files: list[PageFile], deleted: list[str], message: str, merge: str | None = None) -> str | None:
+        """Commit the files written and the paths deleted on top of HEAD (merging the commit `merge` when
+        given). Return the commit, None if the tree did not change.
 
         The commit is built by `git fast-import` from HEAD's trees and the changed paths alone, without
         the index: its cost follows what changed, not how many pages the mirror holds. The index is left
@@ -210,12 +312,12 @@ class Workspace:
         parent = self.head()
         stream = self.root / ".git" / "mirrord-import"
         stream.write_bytes(fast_import_stream(f"refs/heads/{self.mirror.branch}", parent, files, deleted, message,
-                                              self.env))
+                                              self.env, merge))
         try:
             with open(stream, "rb") as commands:
                 self.git.fast_import("--quiet", istream=commands)
             created = self.head()
-            if parent and self.git.rev_parse(f"{created}^{{tree}}") == self.git.rev_parse(f"{parent}^{{tree}}"):
+            if parent and not merge and self.same_tree(created, parent):
                 self.git.update_ref(f"refs/heads/{self.mirror.branch}", parent, created)
                 created = None
         except git.GitCommandError as error:
@@ -228,6 +330,9 @@ class Workspace:
             self.git.gc("--auto", "--quiet")  # each import adds a small pack; repacked when they pile up
         return created
 
+    def same_tree(self, commit: str, other: str) -> bool:
+        return self.git.rev_parse(f"{commit}^{{tree}}") == self.git.rev_parse(f"{other}^{{tree}}")
+
     def sync_index(self) -> None:
         """Make the index match HEAD again (commits bypass it) before a command that works in the worktree."""
         marker = self.root / ".git" / STALE_INDEX_MARKER
@@ -237,14 +342,15 @@ class Workspace:
 
     def push(self, remote: str, lease: str | None = None) -> None:
         """Push the branch to remote (with --force-with-lease=lease when squashing). Raise RemoteMoved when
-        the remote has commits of its own, PublishError for any other failure, with git's reason."""
+        the remote has commits of its own (or, leased, moved since), PublishError for any other failure, with
+        git's reason."""
         ref = f"refs/heads/{self.mirror.branch}"
         force = [f"--force-with-lease={ref}:{lease}"] if lease else []
         try:
             self.git.push("--porcelain", *force, remote, f"HEAD:{ref}")
         except git.GitCommandError as error:
             reason = self.message(error)
-            raise (RemoteMoved if MOVED.search(reason) and not lease else PublishError)(reason) from None
+            raise (RemoteMoved if MOVED.search(reason) else PublishError)(reason) from None
 
     def integrate(self, remote: str, rewrite: bool) -> None:
         """Bring the remote's commits in: rebase ours onto them when none of ours was pushed anywhere yet

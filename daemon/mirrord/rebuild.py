@@ -1,7 +1,8 @@
-"""Rebuild a lost ledger from the mirror itself, so that losing the database republishes nothing; settle a
+"""Take the mirror's own ledger into the state, so that a fresh state_dir continues it exactly; settle a
 cycle a crash interrupted.
 
-Live pages are read from the channel indexes and the pages' metadata lines; pruned ones from the git
+A mirror made by an older release has no ledger of its own (`.mirrord/`): when the database was lost, its
+live pages are read from the channel indexes and the pages' metadata lines, pruned ones from the git
 history's deleted pages. Reading the clone is the only I/O; turning what it holds into rows is pure.
 """
 
@@ -11,6 +12,7 @@ from datetime import datetime, timezone
 
 from mirrord.identity import identity
 from mirrord.index import index_path, parse_index
+from mirrord.ledgerfile import LEDGER_DIR, channel_of, merge_rows, parse_ledger
 from mirrord.log import get_logger
 from mirrord.model import Channel, LedgerRow, Mirror, Source
 from mirrord.publish import Workspace
@@ -59,13 +61,45 @@ def pruned_rows(mirror: str, deleted: dict[str, str], now: datetime) -> list[Led
     return rows
 
 
-def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State) -> bool:
-    """Settle a cycle a crash interrupted, and rebuild the ledger from the mirror when the database was
-    lost; return whether it was rebuilt."""
+def settle_interrupted(mirror: Mirror, workspace: Workspace, state: State) -> None:
+    """Settle a cycle a crash interrupted: its rows recorded if its commit was made, forgotten if not."""
     settled = state.settle_cycle(mirror.name, workspace.head())
     if settled is not None:
         log.warning("cycle.recovered", mirror=mirror.name, commit=workspace.head(),
                     error="an interrupted cycle " + ("had committed: recorded" if settled else "had not committed"))
+
+
+def ledger_at(mirror: str, workspace: Workspace, commit: str) -> list[LedgerRow]:
+    """Return the rows of the mirror's ledger in commit (none when it has no ledger)."""
+    paths = [path for path in workspace.paths_under(commit, LEDGER_DIR) if channel_of(path)]
+    contents = workspace.contents([f"{commit}:{path}" for path in paths])
+    return merge_rows(row for path, data in zip(paths, contents, strict=True)
+                      for row in parse_ledger(mirror, channel_of(path) or "", (data or b"").decode("utf-8")))
+
+
+def take_ledger(mirror: Mirror, workspace: Workspace, state: State) -> bool:
+    """Take the ledger of the clone's HEAD into the state when it changed since; return whether HEAD has one.
+    A state that did not know the mirror (a fresh state_dir) gets every row of it."""
+    tree = workspace.tree("HEAD", LEDGER_DIR) if workspace.head() else None
+    if tree is None:
+        return False
+    if state.ledger_tree(mirror.name) != tree:
+        fresh = not state.knows_mirror(mirror.name)
+        rows = ledger_at(mirror.name, workspace, "HEAD")
+        state.take_ledger(rows)
+        state.note_ledger_tree(mirror.name, tree)
+        if fresh:
+            log.info("ledger.loaded", mirror=mirror.name, new=sum(not r.pruned for r in rows),
+                     pruned=sum(r.pruned for r in rows))
+    state.note_mirror(mirror.name)
+    return True
+
+
+def recover_ledger(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State) -> bool:
+    """Take in the mirror's own ledger, or, for a mirror an older release made, rebuild the ledger from the
+    mirror when the database was lost; return whether it was rebuilt (so guessed)."""
+    if take_ledger(mirror, workspace, state):
+        return False
     if state.knows_mirror(mirror.name) or workspace.head() is None:
         state.note_mirror(mirror.name)
         restore_identities(mirror, workspace, state)

@@ -7,6 +7,7 @@ each remote was last given.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from mirrord.errors import PublishError
@@ -19,9 +20,32 @@ from mirrord.state import State
 
 log = get_logger()
 PUSH_ROUNDS = 2  # a second round gives the remotes pushed before a later one moved HEAD the new HEAD
+INTEGRATE_ATTEMPTS = 5  # another host may push again while we bring its commits in
+# Bring in a remote that moved: (its name in the clone, whether our commits may be rewritten).
+Integrate = Callable[[str, bool], None]
 
 
-def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Report, backoff: bool) -> None:
+def catch_up(mirror: Mirror, workspace: Workspace, state: State, integrate: Integrate) -> None:
+    """Before a cycle plans anything, take in what another host pushed to the first remote, so that it
+    publishes nothing that host published: move to the remote's commit when it holds ours, bring it in when
+    both moved. A remote that cannot be read is left to the push to report."""
+    head = workspace.head()
+    for name, url in workspace.remote_names()[:1]:
+        try:
+            theirs = workspace.fetch(name)
+        except PublishError:
+            return
+        if head is None or theirs is None or theirs == head or workspace.is_ancestor(theirs, head):
+            return
+        if workspace.is_ancestor(head, theirs):
+            workspace.move_to(theirs)
+            return
+        log.info("push.integrate", mirror=mirror.name, remote=url)
+        integrate(name, not pushed_elsewhere(mirror, workspace, url, state))
+
+
+def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Report, backoff: bool,
+                 integrate: Integrate) -> None:
     """Push to every remote that lacks HEAD, the first one first; one failing does not stop the others.
     With backoff (the daemon), a remote that failed waits its turn. Then squash the history if it grew
     past `squash_after`, and record the repository's size."""
@@ -35,12 +59,22 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
                 if round_ == 0:
                     log.info("push.deferred", mirror=mirror.name, remote=url)
                 continue
-            push_remote(mirror, workspace, name, url, state, report)
-    commits = workspace.commits_since(None)
+            push_remote(mirror, workspace, (name, url), state, report, integrate)
+    commits = history_length(mirror, workspace)
     if mirror.squash_after and commits > mirror.squash_after and not report.failures:
-        squash_history(mirror, workspace, state, report, commits)
-        commits = 1
+        squash_history(mirror, workspace, state, report, commits, integrate)
+        commits = workspace.commits_since(None)
     state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
+
+
+def history_length(mirror: Mirror, workspace: Workspace) -> int:
+    """Return how many commits the branch has; a shallow clone (a fresh runner) is deepened just past
+    `squash_after` for it, so that runners that never keep a clone still squash."""
+    commits = workspace.commits_since(None)
+    if mirror.squash_after and commits <= mirror.squash_after and workspace.is_shallow():
+        workspace.deepen(by=mirror.squash_after - commits + 1)
+        commits = workspace.commits_since(None)
+    return commits
 
 
 def push_due(state: State, mirror: str, url: str) -> bool:
@@ -50,15 +84,21 @@ def push_due(state: State, mirror: str, url: str) -> bool:
     return retry_at is None or retry_at <= datetime.now(timezone.utc)
 
 
-def push_remote(mirror: Mirror, workspace: Workspace, name: str, url: str, state: State, report: Report) -> None:
-    """Push to one remote; if it moved, bring its commits in first (never force). Record the outcome."""
+def push_remote(mirror: Mirror, workspace: Workspace, remote: tuple[str, str], state: State, report: Report,
+                integrate: Integrate) -> None:
+    """Push to one remote; if it moved, bring its commits in first (never force), again while another host
+    keeps pushing. Record the outcome."""
+    name, url = remote
     try:
-        try:
-            workspace.push(name)
-        except RemoteMoved:
-            log.info("push.integrate", mirror=mirror.name, remote=url)
-            workspace.integrate(name, rewrite=not pushed_elsewhere(mirror, workspace, url, state))
-            workspace.push(name)
+        for attempt in range(INTEGRATE_ATTEMPTS + 1):
+            try:
+                workspace.push(name)
+                break
+            except RemoteMoved:
+                if attempt == INTEGRATE_ATTEMPTS:
+                    raise
+                log.info("push.integrate", mirror=mirror.name, remote=url)
+                integrate(name, not pushed_elsewhere(mirror, workspace, url, state))
     except PublishError as error:
         unpushed = workspace.commits_since(state.pushed_commit(mirror.name, url))
         failure = push_failure(mirror.name, url, error)
@@ -79,15 +119,21 @@ def pushed_elsewhere(mirror: Mirror, workspace: Workspace, url: str, state: Stat
     return any(sha and not workspace.is_ancestor(sha, "FETCH_HEAD") for sha in others)
 
 
-def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: Report, count: int) -> None:
+def squash_history(mirror: Mirror, workspace: Workspace, state: State, report: Report, count: int,
+                   integrate: Integrate) -> None:
     """Replace the history by one commit with the same tree and force-push it, each push leased on the
-    commit that remote was last given, so that a remote that moved meanwhile is never overwritten."""
+    commit that remote was last given, so that a remote that moved meanwhile is never overwritten: its
+    commits are brought in instead and pushed on top (that remote keeps its history until a later squash)."""
     before = workspace.head()
     single = workspace.squash(f"mirrord: history squashed ({count} commits, squash_after = {mirror.squash_after})")
     log.info("commit.squashed", mirror=mirror.name, commit=single, pruned=count)
     for name, url in workspace.remote_names():
         try:
             workspace.push(name, lease=before)
+        except RemoteMoved:
+            log.info("push.integrate", mirror=mirror.name, remote=url)
+            push_remote(mirror, workspace, (name, url), state, report, integrate)
+            continue
         except PublishError as error:
             failure = push_failure(mirror.name, url, error)
             log.warning("push.failed", mirror=mirror.name, remote=url, error=failure.message, hint=failure.hint)

@@ -64,9 +64,10 @@ def interval_of(trigger: BaseTrigger) -> float:
 class Daemon:
     """The scheduler of every source, the signals that steer it and what it tells systemd."""
 
-    def __init__(self, config: Config, load_config: Callable[[], Config]):
+    def __init__(self, config: Config, load_config: Callable[[], Config], shallow: bool = False):
         self.config = config
         self.load_config = load_config
+        self.options = Options(lock_wait=LOCK_WAIT, push_backoff=True, shallow=shallow)
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
                                              job_defaults={"coalesce": True, "max_instances": 1})
         self.executors: set[str] = set()
@@ -153,7 +154,7 @@ class Daemon:
         name = source.name
         with structlog.contextvars.bound_contextvars(source=name, mirror=source.mirror):
             started = datetime.now(timezone.utc)
-            results = cycle(config, source, self.http)
+            results = cycle(config, source, self.http, self.options)
             broken = record_results(config, results, started)
             job = self.scheduler.get_job(job_id(name))
             self.remember_next_run(source, job.next_run_time if job else None)
@@ -228,11 +229,11 @@ class Daemon:
         return 0
 
 
-def cycle(config: Config, source: Source, http: SharedFetcher) -> list[tuple[str, SourceResult]]:
+def cycle(config: Config, source: Source, http: SharedFetcher, options: Options) -> list[tuple[str, SourceResult]]:
     """Run one cycle of a source with the process's one Fetcher; return (mirror, result) whatever happened."""
     try:
         with http.borrowed(config.http) as fetcher:
-            reports = run_once(config, [source.name], Options(lock_wait=LOCK_WAIT, push_backoff=True), fetcher)
+            reports = run_once(config, [source.name], options, fetcher)
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
         return [(source.mirror, SourceResult(source.name, failed=[

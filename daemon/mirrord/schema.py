@@ -262,6 +262,8 @@ MIRROR_KEYS = (
     Key("token_env", env_name, None, "environment variable holding an HTTPS token for https remotes",
         '"MIRRORD_TOKEN"'),
     Key("squash_after", integer(0), 0, "squash history to one commit when it passes this many; 0 never", "0"),
+    Key("forget_pruned_after", duration, 180 * 86400, "how long the mirror's ledger (.mirrord/) remembers a pruned "
+        "article, so that it is not published again while a site still lists it", '"180d"'),
 )
 RULE_KEYS = (
     Key("content", body_selector, None,

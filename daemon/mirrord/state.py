@@ -16,6 +16,7 @@ from mirrord.model import Failure, Health, HeldBackRecord, LedgerRow, SourceReco
 from mirrord.statedb import (
     HELD_BACK_COLUMNS,
     ROW_COLUMNS,
+    ROW_ORDER,
     SCHEMA,
     now,
     open_readonly,
@@ -60,7 +61,7 @@ class State:
         cursor = self.db.execute(
             f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND (pruned = 0 "
             "OR key IN (SELECT value FROM json_each(?)) "
-            "OR (channel, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) ORDER BY seq",
+            f"OR (channel, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) ORDER BY {ROW_ORDER}",
             (mirror, json.dumps(sorted(set(keys))), json.dumps(sorted(set(names)))))
         return [to_row(values) for values in cursor]
 
@@ -69,14 +70,50 @@ class State:
         with self.db:
             self.record_rows(new, pruned, commit)
 
+    def all_rows(self, mirror: str) -> list[LedgerRow]:
+        """Return every row of a mirror, pruned ones too, in the mirror's order."""
+        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? ORDER BY {ROW_ORDER}",
+                                 (mirror,))
+        return [to_row(values) for values in cursor]
+
+    def top_ordinal(self, mirror: str) -> int:
+        """Return the highest ordinal a row of the mirror has (0 when none): new rows are numbered after it."""
+        return self.db.execute("SELECT COALESCE(MAX(ordinal), 0) FROM articles WHERE mirror = ?",
+                               (mirror,)).fetchone()[0]
+
     def record_rows(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
+        """Insert the new rows (numbered after the others when they have no ordinal yet) and mark the pruned."""
         self.db.executemany(
-            "INSERT OR IGNORE INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha, key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), commit, r.key)
+            "INSERT OR IGNORE INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha, key, "
+            "ordinal) VALUES (?1, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "COALESCE(NULLIF(?, 0), (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM articles WHERE mirror = ?1)))",
+            [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), commit, r.key, r.seq)
              for r in new])
-        self.db.executemany("UPDATE articles SET pruned = 1 WHERE mirror = ? AND channel = ? AND id = ?",
-                            [(r.mirror, r.channel, r.id) for r in pruned])
+        self.db.executemany("UPDATE articles SET pruned = 1, pruned_at = COALESCE(pruned_at, ?) "
+                            "WHERE mirror = ? AND channel = ? AND id = ?",
+                            [((r.pruned_at or r.time).isoformat(), r.mirror, r.channel, r.id) for r in pruned])
+
+    def take_ledger(self, rows: list[LedgerRow]) -> None:
+        """Take in the rows of the mirror's own ledger (this host's cache of it): rows it lacks are added, the
+        others take the ledger's values, and a pruned row stays pruned."""
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha, key, ordinal, "
+                "pruned, pruned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "path = excluded.path, title = excluded.title, url = excluded.url, source = excluded.source, "
+                "time = excluded.time, key = excluded.key, ordinal = excluded.ordinal, "
+                "pruned = MAX(pruned, excluded.pruned), pruned_at = COALESCE(pruned_at, excluded.pruned_at)",
+                [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), r.key, r.seq,
+                  int(r.pruned), r.pruned_at.isoformat() if r.pruned_at else None) for r in rows])
+
+    def ledger_tree(self, mirror: str) -> str | None:
+        """Return the git tree of the mirror's ledger this cache last took in or wrote (None: never)."""
+        found = self.db.execute("SELECT tree FROM ledgers WHERE mirror = ?", (mirror,)).fetchone()
+        return found[0] if found else None
+
+    def note_ledger_tree(self, mirror: str, tree: str | None) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO ledgers VALUES (?, ?)", (mirror, tree or ""))
 
     def begin_cycle(self, mirror: str, base: str | None, new: list[LedgerRow], pruned: list[LedgerRow]) -> None:
         """Remember what a commit about to be made records, so that a crash between the commit and

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS articles (
     mirror TEXT NOT NULL, channel TEXT NOT NULL, id TEXT NOT NULL,
     path TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
     time TEXT NOT NULL, commit_sha TEXT, pruned INTEGER NOT NULL DEFAULT 0, key TEXT NOT NULL DEFAULT '',
-    UNIQUE (mirror, channel, id));
+    ordinal INTEGER NOT NULL DEFAULT 0, pruned_at TEXT, UNIQUE (mirror, channel, id));
 CREATE INDEX IF NOT EXISTS articles_by_url ON articles (mirror, url);
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (mirror, path);
 CREATE TABLE IF NOT EXISTS channel_validators (
@@ -43,10 +43,14 @@ CREATE TABLE IF NOT EXISTS held_back (
     mirror TEXT NOT NULL, channel TEXT NOT NULL, key TEXT NOT NULL, source TEXT NOT NULL, url TEXT NOT NULL,
     reason TEXT NOT NULL, attempts INTEGER NOT NULL, first_attempt TEXT NOT NULL, last_attempt TEXT NOT NULL,
     gave_up INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (mirror, channel, key));
+CREATE TABLE IF NOT EXISTS ledgers (mirror TEXT PRIMARY KEY, tree TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
     mirror TEXT PRIMARY KEY, base TEXT NOT NULL, new_rows TEXT NOT NULL, pruned_rows TEXT NOT NULL);
 """
-ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq, key"
+ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, ordinal, key, pruned_at"
+# The order of a mirror's rows, the same on every host: the ordinal the mirror's ledger gives each row (two
+# hosts publishing at once may give one ordinal twice), then the time and identity.
+ROW_ORDER = "ordinal, time, channel, key"
 HELD_BACK_COLUMNS = "mirror, channel, key, source, url, reason, attempts, first_attempt, last_attempt, gave_up"
 # Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them.
 LATE_INDEXES = "CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);"
@@ -60,7 +64,9 @@ ADDED_COLUMNS = (("channels", "transient", "INTEGER NOT NULL DEFAULT 1"),
                  ("sources", "held_back", "INTEGER NOT NULL DEFAULT 0"),
                  ("sources", "broken_cycles", "INTEGER NOT NULL DEFAULT 0"),
                  ("sources", "held_back_reason", "TEXT"),
-                 ("sources", "failure", "TEXT"))
+                 ("sources", "failure", "TEXT"),
+                 ("articles", "ordinal", "INTEGER NOT NULL DEFAULT 0"),
+                 ("articles", "pruned_at", "TEXT"))
 
 
 def use_wal(db: sqlite3.Connection) -> None:
@@ -86,6 +92,8 @@ def upgrade(db: sqlite3.Connection) -> None:
         db.executescript(LATE_INDEXES)
         unkeyed = db.execute("SELECT seq, url FROM articles WHERE key = '' AND url != ''").fetchall()
         db.executemany("UPDATE articles SET key = ? WHERE seq = ?", [(identity(url), seq) for seq, url in unkeyed])
+        db.execute("UPDATE articles SET ordinal = seq WHERE ordinal = 0")
+        db.execute("UPDATE articles SET pruned_at = ? WHERE pruned = 1 AND pruned_at IS NULL", (now(),))
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
@@ -102,12 +110,13 @@ def now() -> str:
 
 
 def row_to_json(row: LedgerRow) -> dict:
-    return {**row.__dict__, "time": row.time.isoformat()}
+    return {**row.__dict__, "time": row.time.isoformat(), "pruned_at": iso_or_none(row.pruned_at)}
 
 
 def row_from_json(values: dict) -> LedgerRow:
     """Return a row set aside by `begin_cycle`, also by a release whose rows had no key."""
-    row = LedgerRow(**{**values, "time": datetime.fromisoformat(values["time"])})
+    row = LedgerRow(**{**values, "time": datetime.fromisoformat(values["time"]),
+                       "pruned_at": parse_time(values.get("pruned_at"))})
     return row if row.key or not row.url else replace(row, key=identity(row.url))
 
 
@@ -115,10 +124,15 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def iso_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def to_row(values: tuple) -> LedgerRow:
-    mirror, channel, id_, path, title, url, source, time, commit, pruned, seq, key = values
+    """Return a row of the articles table as a value; its seq is the row's ordinal in the mirror's ledger."""
+    mirror, channel, id_, path, title, url, source, time, commit, pruned, ordinal, key, pruned_at = values
     return LedgerRow(mirror, channel, id_, path, title, url, source, datetime.fromisoformat(time), commit,
-                     bool(pruned), seq, key)
+                     bool(pruned), ordinal, key, parse_time(pruned_at))
 
 
 def to_held_back(values: tuple) -> HeldBackRecord:
