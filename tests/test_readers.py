@@ -139,7 +139,8 @@ def feed_text(path: Path) -> str:
 
 
 def test_a_zh_hans_mirror_shows_readers_no_english_word(published):
-    files = sorted(p for p in published.clone.rglob("*") if p.is_file() and ".git" not in p.parts)
+    files = sorted(p for p in published.clone.rglob("*")
+                   if p.is_file() and not {".git", ".mirrord"} & set(p.relative_to(published.clone).parts))
     markdown = [p for p in files if p.suffix == ".md"]
     assert {p.suffix for p in files} == {".md", ".png", ".xml"}, "pictures, QR codes and feeds besides the Markdown"
     assert len([p for p in markdown if p.parts[-3] == "pages"]) == KEEP + 2
@@ -257,8 +258,9 @@ def test_a_mirror_of_the_release_before_goes_on_with_its_pages_untouched(tmp_pat
     after = mirror_files(bare, tmp_path / "after")
     changed = sorted(path for path in before if after.get(path) != before[path])
     assert changed == ["README.md", "indexes/features.md", "indexes/local.md", "indexes/world.md"]
-    feeds = ["feeds/features.xml", "feeds/local.xml", "feeds/world.xml"]
-    assert sorted(after) == sorted([*before, *feeds]), "no page added or removed; each channel's feed added"
+    added = [f"{folder}/{channel}{suffix}" for channel in ("features", "local", "world")
+             for folder, suffix in (("feeds", ".xml"), (".mirrord/ledger", ".jsonl"))]
+    assert sorted(after) == sorted([*before, *added]), "no page added or removed; each channel's feed and ledger"
     assert "### World\n" in after["README.md"].decode("utf-8") and DATE.search(
         after["indexes/world.md"].decode("utf-8").splitlines()[-1])
 

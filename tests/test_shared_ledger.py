@@ -17,6 +17,8 @@ from pathlib import Path
 from gitservers import git_daemon
 
 from httpsite import Site
+from mirrord.index import parse_index
+
 from mirror_run import Run, bare_repository, git, mirrord
 from releases import release, run_release
 
@@ -50,8 +52,7 @@ def live_pages(remote: Path) -> set[str]:
 
 
 def index_links(remote: Path) -> list[str]:
-    text = git(remote, "show", "main:indexes/feed.md")
-    return [line.split("](../", 1)[1].rstrip(")") for line in text.splitlines() if line.startswith("#### [")]
+    return parse_index(git(remote, "show", "main:indexes/feed.md"))
 
 
 def page_url(remote: Path, path: str) -> str:

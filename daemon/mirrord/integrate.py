@@ -18,7 +18,8 @@ from mirrord.ledger import FetchPlan, LedgerView, plan_commit
 from mirrord.ledgerfile import LEDGER_DIR, merge_rows, row_identity
 from mirrord.model import LedgerRow, Mirror, PageFile, Source
 from mirrord.publish import Workspace
-from mirrord.rebuild import ledger_at
+from mirrord.rebuild import ledger_at, recover_ledger, settle_interrupted
+from mirrord.remotes import Integrate, catch_up
 from mirrord.state import State
 
 
@@ -77,3 +78,12 @@ def kept(files: list[PageFile], deleted: list[str]) -> list[PageFile]:
     return [file for file in files
             if file.path not in gone and not any(file.path.startswith(f"{folder}/") for folder in gone)]
 
+
+def prepare(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State,
+            integrate: Integrate | None) -> bool:
+    """Before planning: settle what a crash left, take in what other hosts pushed (when pushing), take the
+    mirror's ledger into the state; return whether the ledger had to be rebuilt (a mirror without one)."""
+    settle_interrupted(mirror, workspace, state)
+    if integrate is not None:
+        catch_up(mirror, workspace, state, integrate)
+    return recover_ledger(mirror, sources, workspace, state)

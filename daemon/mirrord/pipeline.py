@@ -23,15 +23,14 @@ from mirrord.credentials import secrets_of
 from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
 from mirrord.heldback import remember, waiting
-from mirrord.integrate import integrate_remote
+from mirrord.integrate import integrate_remote, prepare
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
 from mirrord.model import Article, Channel, Config, Mirror, Options, Response, Source
 from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.publish import Workspace
-from mirrord.rebuild import recover_ledger, settle_interrupted
-from mirrord.remotes import Integrate, catch_up, push_remotes
+from mirrord.remotes import push_remotes
 from mirrord.render import page_path
 from mirrord.state import State
 
@@ -140,16 +139,6 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
             push_remotes(mirror, workspace, state, report, options.push_backoff, integrate)
     finally:
         workspace.close()
-
-
-def prepare(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State,
-            integrate: Integrate | None) -> bool:
-    """Before planning: settle what a crash left, take in what other hosts pushed (when pushing), take the
-    mirror's ledger into the state; return whether the ledger had to be rebuilt (a mirror without one)."""
-    settle_interrupted(mirror, workspace, state)
-    if integrate is not None:
-        catch_up(mirror, workspace, state, integrate)
-    return recover_ledger(mirror, sources, workspace, state)
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,

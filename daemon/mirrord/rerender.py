@@ -11,17 +11,18 @@ Nothing changed, nothing is committed.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from mirrord.commit import changed_feeds, changed_indexes, readme_file
 from mirrord.errors import LockHeld, PublishError
+from mirrord.integrate import integrate_remote, prepare
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger
 from mirrord.model import Article, Config, LedgerRow, Mirror, Options, PageFile, Source
 from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.pageblocks import page_blocks
 from mirrord.publish import Workspace
-from mirrord.rebuild import recover_ledger
-from mirrord.remotes import push_remotes
+from mirrord.remotes import Integrate, push_remotes
 from mirrord.render import fetched_time, page_files, page_path, page_url, parse_metadata
 from mirrord.state import State
 
@@ -51,9 +52,11 @@ def rebuild_locked(config: Config, mirror: Mirror, options: Options) -> Report:
             return report
         try:
             sources = [source for source in config.sources.values() if source.mirror == mirror.name]
-            rebuild_in(mirror, sources, workspace, state, options, report)
-            if options.push and not options.dry_run:
-                push_remotes(mirror, workspace, state, report, backoff=False)
+            integrate = partial(integrate_remote, mirror, sources, workspace, state)
+            pushing = options.push and not options.dry_run
+            rebuild_in(mirror, sources, workspace, state, options, report, integrate if pushing else None)
+            if pushing:
+                push_remotes(mirror, workspace, state, report, backoff=False, integrate=integrate)
         except PublishError as error:
             commit_failed(mirror.name, error, report)
         finally:
@@ -63,13 +66,14 @@ def rebuild_locked(config: Config, mirror: Mirror, options: Options) -> Report:
 
 
 def rebuild_in(mirror: Mirror, sources: list[Source], workspace: Workspace, state: State, options: Options,
-               report: Report) -> None:
+               report: Report, integrate: Integrate | None) -> None:
     """Render, compare with the clone, and commit what differs (in a dry run, only report it). A mirror that
-    has never been published has nothing to render again."""
+    has never been published has nothing to render again. What another host pushed is taken in first (when
+    pushing), as a cycle does, so that the pages rendered again are the mirror's newest."""
     if workspace.head() is None:
         log.info("rebuild.done", mirror=mirror.name, commit=None, pages=0, changed=0, skipped=0)
         return
-    recover_ledger(mirror, sources, workspace, state)
+    prepare(mirror, sources, workspace, state, integrate)
     live = state.ledger_rows(mirror.name, (), ())
     shown = {channel.name: [row for row in live if row.channel == channel.name]
              for source in sources for channel in source.channels}
