@@ -249,7 +249,8 @@ def summarise(logged: list[dict], site: FeedSite, watch: Watch, window: tuple[fl
     before, after = cpu
     count = max(1, len(polls))
     missed = sum("was missed by" in e["event"] for _, e in inside)
-    return {"sources": sources, "warm_s": warm, "cycles": len(starts), "missed": missed, "polls": len(polls), "not_modified": sum(s == 304 for s in polls),
+    return {"sources": sources, "warm_s": warm, "cycles": len(starts), "missed": missed, "polls": len(polls),
+            "not_modified": sum(s == 304 for s in polls),
             "published": sum(e["event"] == "article.published" for _, e in inside),
             "cpu_ms_poll": (after["cpu"] - before["cpu"]) * 1000 / count,
             "git_ms_poll": (after["children"] - before["children"]) * 1000 / count,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -61,7 +61,7 @@ def run_once(config: Config, source_names: list[str], options: Options, fetcher:
 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options,
                       shared: Fetcher | None = None) -> list[Report]:
-    register_secrets(config)
+    register_secrets(config, by_mirror)
     state = State(config.state_dir / "state.sqlite3", copy=options.dry_run)
     try:
         async with Fetcher(config.http) if shared is None else nullcontext(shared) as fetcher:
@@ -71,10 +71,12 @@ async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], opt
         state.close()
 
 
-def register_secrets(config: Config) -> None:
-    """Tell the status log which values must never appear in it: tokens and key paths of the mirrors."""
-    for mirror in config.mirrors.values():
-        for secret in secrets_of(mirror, dict(os.environ)):
+def register_secrets(config: Config, mirrors: Iterable[str]) -> None:
+    """Tell the status log which values must never appear in it: tokens and key paths of the mirrors a run
+    touches (of those alone: the daemon runs one source at a time, and its mirrors may be many)."""
+    environ = dict(os.environ)
+    for name in mirrors:
+        for secret in secrets_of(config.mirrors[name], environ):
             register_secret(secret)
 
 

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import git
+from git.refs.symbolic import SymbolicReference
 
 from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
@@ -32,6 +33,8 @@ WRITING_MARKER = "mirrord-writing"
 STALE_INDEX_MARKER = "mirrord-index-stale"
 LINKS_LOGGED = 20
 MOVED = re.compile(r"fetch first|non-fast-forward")
+CLONE_SETTINGS = {"core.symlinks": "false", "core.quotepath": "false", "commit.gpgsign": "false",
+                  "gc.autoDetach": "false"}
 
 
 class RemoteMoved(PublishError):
@@ -78,7 +81,7 @@ class Workspace:
                 git.Repo.init(root, initial_branch=mirror.branch).close()
             remove_stale_locks(root / ".git")
             workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
-            workspace.git.config("core.symlinks", "false")  # before any checkout: see write()
+            workspace.configure()  # before any checkout: core.symlinks, see write()
             workspace.recover()
             workspace.configure_remotes()
             if workspace.head() is None:
@@ -106,20 +109,34 @@ class Workspace:
             (git_dir / STALE_INDEX_MARKER).unlink(missing_ok=True)
         (git_dir / WRITING_MARKER).unlink(missing_ok=True)
 
+    def configure(self) -> None:
+        """Give the clone the settings mirrord relies on; git runs only for one that is not set yet."""
+        settings = self.settings()
+        for key, value in CLONE_SETTINGS.items():
+            if settings.get(key.lower()) != value:
+                self.git.config(key, value)
+
     def configure_remotes(self) -> None:
-        """Make the clone's remotes exactly the configured ones, named mirrord-1, mirrord-2, ..."""
+        """Make the clone's remotes exactly the configured ones, named mirrord-1, mirrord-2, ...; git runs only
+        for a remote that differs."""
         wanted = dict(self.remote_names())
-        present = set(self.git.remote().split())
+        settings = self.settings()
+        present = {key[len("remote."):key.rindex(".")] for key in settings if key.startswith("remote.")}
         for name in present - wanted.keys():
             self.git.remote("remove", name)
         for name, url in wanted.items():
             if name not in present:
                 self.git.remote("add", name, url)
-            elif self.git.remote("get-url", name) != url:
+            elif settings.get(f"remote.{name}.url") != url:
                 self.git.remote("set-url", name, url)
-        self.git.config("core.quotepath", "false")
-        self.git.config("commit.gpgsign", "false")
-        self.git.config("gc.autoDetach", "false")
+
+    def settings(self) -> dict[str, str]:
+        """Return the clone's own settings (`.git/config`) as `section.subsection.key` -> last value (section
+        and key in lower case, as git compares them), read without running git: a cycle with nothing new
+        must not pay a git process for each setting."""
+        with self.repo.config_reader("repository") as reader:
+            return {f"{section_key(section)}.{key.lower()}": values[-1] for section in reader.sections()
+                    for key, values in reader.items_all(section) if values}
 
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
@@ -134,9 +151,11 @@ class Workspace:
             self.git.reset("-q", "--hard", "FETCH_HEAD")
 
     def head(self) -> str | None:
+        """Return HEAD's commit, None before the first one; read from the refs without running git, as a
+        cycle asks several times."""
         try:
-            return self.git.rev_parse("--verify", "-q", "HEAD")
-        except git.GitCommandError:
+            return SymbolicReference.dereference_recursive(self.repo, "HEAD")
+        except ValueError:
             return None
 
     def read(self, path: str) -> bytes | None:
@@ -311,6 +330,12 @@ def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
     """Return git's own reason for a failure, on one line, with no secret in it."""
     text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
     return without_secrets(text, secrets)
+
+
+def section_key(section: str) -> str:
+    """Return a config section as git names it in keys: `remote "origin"` -> `remote.origin`."""
+    name, _, subsection = section.partition(" ")
+    return ".".join([name.lower(), subsection.strip('"')] if subsection else [name.lower()])
 
 
 def remove_stale_locks(git_dir: Path) -> None:

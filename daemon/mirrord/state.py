@@ -146,16 +146,21 @@ class State:
 
     def save_validators(self, mirror: str, channel: str, url: str, etag: str | None,
                         last_modified: str | None) -> None:
+        """Remember a channel's validators; the same ones again (after a 304) write nothing."""
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO channel_validators VALUES (?, ?, ?, ?, ?)",
-                            (mirror, channel, url, etag, last_modified))
+            self.db.execute("INSERT INTO channel_validators VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                            "url = excluded.url, etag = excluded.etag, last_modified = excluded.last_modified "
+                            "WHERE (url, etag, last_modified) IS NOT (excluded.url, excluded.etag, "
+                            "excluded.last_modified)", (mirror, channel, url, etag, last_modified))
 
     def channel_succeeded(self, source: str, channel: str) -> None:
+        """Clear a channel's failures. A channel that had none writes nothing: its last attempt matters only
+        while it fails (see retry.channel_retry_at), and a write per poll of a thousand sources does."""
         with self.db:
             self.db.execute(
                 "INSERT INTO channels (source, channel, failures, last_attempt, last_success) VALUES (?, ?, 0, ?, ?) "
                 "ON CONFLICT DO UPDATE SET failures = 0, last_attempt = excluded.last_attempt, "
-                "last_success = excluded.last_success", (source, channel, now(), now()))
+                "last_success = excluded.last_success WHERE failures != 0", (source, channel, now(), now()))
 
     def channel_failed(self, source: str, channel: str, error: str, transient: bool) -> None:
         with self.db:

@@ -48,8 +48,10 @@ CREATE TABLE IF NOT EXISTS pending (
 """
 ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, pruned, seq, key"
 HELD_BACK_COLUMNS = "mirror, channel, key, source, url, reason, attempts, first_attempt, last_attempt, gave_up"
-# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them.
-LATE_INDEXES = "CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);"
+# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them. articles_unkeyed
+# holds only the rows `upgrade` looks for, so that opening the state does not read every article.
+LATE_INDEXES = """CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);
+CREATE INDEX IF NOT EXISTS articles_unkeyed ON articles (seq) WHERE key = '';"""
 
 
 WAL_ATTEMPTS = 100
