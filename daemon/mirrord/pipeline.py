@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -48,27 +48,26 @@ class Collected:
     articles: list[Article]
 
 
-def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None) -> list[Report]:
+def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None,
+             state: State | None = None) -> list[Report]:
     """Run one cycle of the named sources (all when empty), one commit per mirror; with the daemon's shared
     fetcher (a `sharedfetch.Borrowed`) when given, so that its limits hold for the process, else with one of
-    its own."""
+    its own; likewise with the daemon's open state, else the state opened for this run."""
     sources = [config.sources[name] for name in source_names] if source_names else list(config.sources.values())
     by_mirror: dict[str, list[Source]] = {}
     for source in sources:
         by_mirror.setdefault(source.mirror, []).append(source)
-    return asyncio.run(run_mirrors(config, by_mirror, options, fetcher))
+    with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
+            else nullcontext(state) as opened:
+        return asyncio.run(run_mirrors(config, by_mirror, options, opened, fetcher))
 
 
-async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options,
+async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,
                       shared: Fetcher | None = None) -> list[Report]:
     register_secrets(config, by_mirror)
-    state = State(config.state_dir / "state.sqlite3", copy=options.dry_run)
-    try:
-        async with Fetcher(config.http) if shared is None else nullcontext(shared) as fetcher:
-            return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
-                    for name, sources in by_mirror.items()]
-    finally:
-        state.close()
+    async with Fetcher(config.http) if shared is None else nullcontext(shared) as fetcher:
+        return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
+                for name, sources in by_mirror.items()]
 
 
 def register_secrets(config: Config, mirrors: Iterable[str]) -> None:

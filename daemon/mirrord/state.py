@@ -46,7 +46,8 @@ class State:
                     disk.backup(self.db)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30)
+            # Not checked for the thread: the daemon keeps one State per thread and closes them all at its stop.
+            self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             use_wal(self.db)
         self.db.executescript(SCHEMA)
         upgrade(self.db)
@@ -215,14 +216,14 @@ class State:
                             "ON CONFLICT DO UPDATE SET mirror = excluded.mirror, next_run = excluded.next_run",
                             (source, mirror, when))
 
-    def source_records(self) -> dict[str, SourceRecord]:
-        """Return what the state remembers of each source; a database of an older release, read by `status`
-        without being upgraded, has no broken counts yet: they read as none."""
+    def source_records(self, source: str | None = None) -> dict[str, SourceRecord]:
+        """Return what the state remembers of each source (of that one source when named); a database of an
+        older release, read by `status` without being upgraded, has no broken counts yet: they read as none."""
         present = {info[1] for info in self.db.execute("PRAGMA table_info(sources)")}
         added = ", ".join(column if column in present else "NULL" if column in ("held_back_reason", "failure") else "0"
                           for column in ("fetched", "held_back", "broken_cycles", "held_back_reason", "failure"))
         cursor = self.db.execute("SELECT source, mirror, last_cycle, duration_ms, published, error, failures, "
-                                 f"next_run, {added} FROM sources")
+                                 f"next_run, {added} FROM sources WHERE ?1 IS NULL OR source = ?1", (source,))
         return {values[0]: SourceRecord(values[0], values[1], parse_time(values[2]), values[3], values[4],
                                         values[5], values[6], parse_time(values[7]), *values[8:12],
                                         Failure(**json.loads(values[12])) if values[12] else None)
