@@ -81,6 +81,18 @@ def test_a_cycle_after_new_articles_counts_the_commits_again(tmp_path, site):
     assert commits == int(git(tmp_path / "remote.git", "rev-list", "--count", "main"))
 
 
+def test_a_cycle_renders_the_indexes_of_its_own_channels_a_renamed_channel_shows_at_its_sources_cycle(tmp_path, site):
+    config = write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git"))
+    assert mirrord(config, "once").code == 0
+    config.write_text(config.read_text(encoding="utf-8").replace('title = "Features"', 'title = "Long reads"'),
+                      encoding="utf-8")
+    index = tmp_path / "state" / "repos" / "news" / "indexes" / "features.md"
+    assert mirrord(config, "once", "daily").code == 0
+    assert "Long reads" not in index.read_text(encoding="utf-8")
+    assert mirrord(config, "once", "weekly").code == 0
+    assert "Long reads" in index.read_text(encoding="utf-8")
+
+
 def open_workspace(tmp_path: Path, site: Site, remotes: list[str]) -> Workspace:
     config = load_config(write_config(tmp_path / "mirrord.toml", site, remotes))
     return Workspace.open(config.state_dir, config.mirrors["news"], {})

@@ -129,7 +129,7 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         channels = [channel.name for source in all_sources for channel in source.channels]
         commit = plan_commit(collected.view, mirror.keep, channels, collected.plan, collected.articles, now)
         try:
-            committed = commit_plan(commit, mirror, all_sources, workspace, state, now)
+            committed = commit_plan(commit, mirror, all_sources, sources, workspace, state, now)
         except PublishError as error:
             commit_failed(mirror, error, report)
             return
