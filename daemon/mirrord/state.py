@@ -58,10 +58,12 @@ class State:
     def ledger_rows(self, mirror: str, keys: Iterable[str], names: Iterable[tuple[str, str]]) -> list[LedgerRow]:
         """Return, oldest first, every live row of a mirror and every row (pruned ones too) whose article
         identity is one of keys or whose (channel, id) is one of names: all that planning a cycle needs."""
-        cursor = self.db.execute(
-            f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND (pruned = 0 "
-            "OR key IN (SELECT value FROM json_each(?)) "
-            "OR (channel, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) ORDER BY seq",
+        cursor = self.db.execute(  # a union, each part on its index: the pruned rows pile up, and must not be read
+            f"SELECT {ROW_COLUMNS} FROM articles WHERE seq IN ("
+            "SELECT seq FROM articles WHERE mirror = ?1 AND pruned = 0 "
+            "UNION SELECT seq FROM articles WHERE mirror = ?1 AND key IN (SELECT value FROM json_each(?2)) "
+            "UNION SELECT seq FROM articles WHERE mirror = ?1 AND (channel, id) IN "
+            "(SELECT value ->> 0, value ->> 1 FROM json_each(?3))) ORDER BY seq",
             (mirror, json.dumps(sorted(set(keys))), json.dumps(sorted(set(names)))))
         return [to_row(values) for values in cursor]
 
