@@ -342,17 +342,17 @@ def test_copies_that_a_later_item_shows_to_be_one_story_are_one_article():
 
 # The upgrade from the release before article identity.
 
-def previous_release(into: Path) -> Path:
-    """Return the daemon folder of the previous release, extracted from this repository's history. Skip
-    when the history does not hold it (a shallow clone), except in CI, where the test must run."""
-    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
+def previous_release(into: Path, commit: str = PREVIOUS_RELEASE) -> Path:
+    """Return the daemon folder of the previous release (or of another commit), extracted from this repository's
+    history. Skip when the history does not hold it (a shallow clone), except in CI, where the test must run."""
+    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{commit}^{{commit}}"],
                            capture_output=True)
     if found.returncode != 0:
-        missing = f"commit {PREVIOUS_RELEASE} (the release before article identity) is not in this clone's history"
+        missing = f"commit {commit} (a release this one must take over from) is not in this clone's history"
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", PREVIOUS_RELEASE, "daemon"],
+    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", commit, "daemon"],
                              capture_output=True, check=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")

@@ -20,6 +20,7 @@ from mirrord.model import SourceResult
 from mirrord.publish import Workspace
 from mirrord.scheduler import ThreadStates
 from mirrord.state import State
+from test_identity import previous_release, run_release
 
 from fixture_site import add_article, channel_url, populate
 from httpsite import Site
@@ -91,6 +92,22 @@ def test_a_cycle_renders_the_indexes_of_its_own_channels_a_renamed_channel_shows
     assert "Long reads" not in index.read_text(encoding="utf-8")
     assert mirrord(config, "once", "weekly").code == 0
     assert "Long reads" in index.read_text(encoding="utf-8")
+
+
+def test_main_and_this_release_take_turns_on_one_mirror_and_publish_nothing_twice(tmp_path, site):
+    """The state this release keeps (its indexes, the rows it no longer rewrites) and main's (commit 9a5543b)
+    read each other's: each runs in turn on one mirror, new articles between."""
+    main = previous_release(tmp_path / "main", "9a5543b")
+    config = write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git"))
+    runs = [run_release(main, config), mirrord(config, "once")]
+    add_article(site, "world", "after-main", "After main", ["A paragraph long enough to be published."])
+    runs += [run_release(main, config), mirrord(config, "once")]
+    add_article(site, "world", "after-this", "After this", ["A paragraph long enough to be published."])
+    runs += [mirrord(config, "once"), run_release(main, config), mirrord(config, "once")]
+    assert [run.code for run in runs] == [0] * len(runs), [run.stderr for run in runs]
+    pages = git(tmp_path / "remote.git", "log", "--name-only", "--diff-filter=A", "--format=", "main").split()
+    assert len(pages) == len(set(pages))
+    assert {"pages/world/after-main.md", "pages/world/after-this.md"} <= set(pages)
 
 
 def open_workspace(tmp_path: Path, site: Site, remotes: list[str]) -> Workspace:
