@@ -18,7 +18,7 @@ import pytest
 from mirrord.config import load_config
 from mirrord.model import SourceResult
 from mirrord.publish import Workspace
-from mirrord.scheduler import ThreadStates
+from mirrord.scheduler import STATE_CACHE_KIB, ThreadStates
 from mirrord.state import State
 from test_identity import previous_release, run_release
 
@@ -183,6 +183,7 @@ def test_the_daemon_keeps_one_state_a_thread_and_closes_them_all(tmp_path):
     thread.start()
     thread.join()
     assert theirs[0] is not mine
+    assert mine.db.execute("PRAGMA cache_size").fetchone()[0] == -STATE_CACHE_KIB  # a hundred of them, capped
     theirs[0].source_scheduled("daily", "news", None)
     assert "daily" in mine.source_records()
     states.close()

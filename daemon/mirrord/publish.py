@@ -81,9 +81,10 @@ class Workspace:
                 git.Repo.init(root, initial_branch=mirror.branch).close()
             remove_stale_locks(root / ".git")
             workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
-            workspace.configure()  # before any checkout: core.symlinks, see write()
+            settings = workspace.settings()
+            workspace.configure(settings)  # before any checkout: core.symlinks, see write()
             workspace.recover()
-            workspace.configure_remotes()
+            workspace.configure_remotes(settings)
             if workspace.head() is None:
                 workspace.adopt_remote_history()
                 workspace.report_links(None)
@@ -109,18 +110,17 @@ class Workspace:
             (git_dir / STALE_INDEX_MARKER).unlink(missing_ok=True)
         (git_dir / WRITING_MARKER).unlink(missing_ok=True)
 
-    def configure(self) -> None:
-        """Give the clone the settings mirrord relies on; git runs only for one that is not set yet."""
-        settings = self.settings()
+    def configure(self, settings: dict[str, str]) -> None:
+        """Give the clone (whose `settings` these are) the ones mirrord relies on; git runs only for one that is
+        not set yet."""
         for key, value in CLONE_SETTINGS.items():
             if settings.get(key.lower()) != value:
                 self.git.config(key, value)
 
-    def configure_remotes(self) -> None:
-        """Make the clone's remotes exactly the configured ones, named mirrord-1, mirrord-2, ...; git runs only
-        for a remote that differs."""
+    def configure_remotes(self, settings: dict[str, str]) -> None:
+        """Make the clone's remotes (its `settings` tell them) exactly the configured ones, named mirrord-1,
+        mirrord-2, ...; git runs only for a remote that differs."""
         wanted = dict(self.remote_names())
-        settings = self.settings()
         present = {key[len("remote."):key.rindex(".")] for key in settings if key.startswith("remote.")}
         for name in present - wanted.keys():
             self.git.remote("remove", name)

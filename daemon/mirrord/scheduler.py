@@ -37,6 +37,7 @@ STOP_TIMEOUT = 300.0  # seconds a stop waits for the cycles in progress to commi
 HEARTBEAT = 5.0  # seconds between two runs of the liveness job the watchdog checks
 LOCK_WAIT = 60.0  # seconds a cycle waits for another process (a `mirrord once`) writing its mirror
 HEARTBEAT_JOB = "mirrord:heartbeat"
+STATE_CACHE_KIB = 512  # pages of the state each thread keeps in memory: a thread per mirror, a hundred mirrors
 
 log = get_logger()
 
@@ -241,7 +242,7 @@ class ThreadStates:
         key = (threading.get_ident(), state_dir / "state.sqlite3")
         with self.lock:
             if key not in self.open:
-                self.open[key] = State(key[1])
+                self.open[key] = State(key[1], cache_kib=STATE_CACHE_KIB)
             return self.open[key]
 
     def close(self) -> None:

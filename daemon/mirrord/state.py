@@ -32,10 +32,11 @@ from mirrord.statedb import (
 class State:
     """mirrord's memory between cycles, in `<state_dir>/state.sqlite3`."""
 
-    def __init__(self, path: Path, *, copy: bool = False, readonly: bool = False):
+    def __init__(self, path: Path, *, copy: bool = False, readonly: bool = False, cache_kib: int | None = None):
         """Open the state at path; with copy, an in-memory copy of it instead (empty when there is none),
         for dry runs, which may read mirrord's memory but must not change it; with readonly, the database
-        itself for reading only (see open_readonly)."""
+        itself for reading only (see open_readonly). cache_kib caps the pages kept in memory (SQLite's
+        default is 2 MB), for a process that holds many connections open."""
         if readonly:
             self.db = open_readonly(path)
             return
@@ -49,6 +50,8 @@ class State:
             # Not checked for the thread: the daemon keeps one State per thread and closes them all at its stop.
             self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             use_wal(self.db)
+        if cache_kib is not None:
+            self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         self.db.executescript(SCHEMA)
         upgrade(self.db)
 
