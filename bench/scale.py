@@ -14,6 +14,11 @@ has run once: its first cycle builds the mirror), the bench measures for `--dura
 - warm-up: seconds from the daemon's launch until every source had run once.
 
 Run: .venv/bin/python bench/scale.py [--sizes 100,300,1000] [--duration 180] [--every 60] [--new-per-minute 6]
+Main's code for comparison: git archive 9a5543b | tar -x -C /tmp/main; PYTHONPATH=/tmp/main/daemon (same command).
+
+Figures (2 shared cores, defaults, 1,000 sources): main 9a5543b 14.99 ms CPU per poll + 11.22 ms of git processes,
+0.48 core, 89 MB, lateness p99 3.7 s (on a busier machine: 1,102 runs missed, p99 159 s, cycles p99 39 s);
+after 5.09 ms + 0.10 ms, 0.16 core, 109 MB, p99 1.0 s (the sampling's second), no run missed, cycles p99 162 ms.
 """
 
 from __future__ import annotations
