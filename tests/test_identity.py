@@ -338,8 +338,8 @@ def test_copies_that_a_later_item_shows_to_be_one_story_are_one_article():
 
 # The upgrade from the release before article identity.
 
-def previous_release(into: Path) -> Path:
-    return release(PREVIOUS_RELEASE, "the release before article identity", into)
+def previous_release(into: Path, commit: str = PREVIOUS_RELEASE) -> Path:
+    return release(commit, "a release this one must take over from", into)
 
 
 def serve_upgrade_feed(site: Site, newest_first: list[str]) -> None:

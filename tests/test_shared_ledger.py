@@ -15,10 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 from gitservers import git_daemon
-
-from httpsite import Site
 from mirrord.index import parse_index
 
+from httpsite import Site
 from mirror_run import Run, bare_repository, git, mirrord
 from releases import release, run_release
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import closing
+from datetime import datetime, timezone
 
+from mirrord.model import LedgerRow
 from mirrord.state import State
 
 
@@ -50,3 +52,18 @@ def test_a_database_made_by_the_previous_release_opens_and_keeps_its_rows(tmp_pa
     state.push_failed("news", "r", "refused again", 4)
     assert state.remote_health("news", "r").failures == 3
     state.close()
+
+
+def test_ledger_rows_are_the_live_ones_and_the_pruned_ones_asked_for_by_identity_or_name_oldest_first(tmp_path):
+    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rows = [LedgerRow(mirror, "world", name, f"pages/world/{name}.md", name, f"http://a/{name}", "daily", when,
+                      key=f"key-{name}") for mirror, name in (("news", "live"), ("news", "by-key"), ("news", "by-name"),
+                                                               ("news", "forgotten"), ("other", "elsewhere"))]
+    state = State(tmp_path / "state.sqlite3")
+    try:
+        state.record_cycle(rows, rows[1:4], "c0ffee")
+        found = state.ledger_rows("news", ["key-by-key", "key-elsewhere"], [("world", "by-name")])
+        assert [(row.id, row.pruned) for row in found] == [("live", False), ("by-key", True), ("by-name", True)]
+        assert [row.id for row in state.ledger_rows("news", [], [])] == ["live"]
+    finally:
+        state.close()

@@ -31,11 +31,12 @@ class Committed:
     pruned: list[str] = field(default_factory=list)
 
 
-def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], workspace: Workspace, state: State,
-                now: datetime) -> Committed:
-    """Write and commit what the plan says, and record its ledger rows. Raise PublishError if git fails."""
+def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled: list[Source], workspace: Workspace,
+                state: State, now: datetime) -> Committed:
+    """Write and commit what the plan says, and record its ledger rows; `sources` are all the mirror's, `polled`
+    those of this cycle. Raise PublishError if git fails."""
     files = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
-    indexes = changed_indexes(mirror, sources, plan.shown, workspace)
+    indexes = changed_indexes(mirror, sources, plan.shown, workspace, checked(plan, polled))
     files += indexes + ledger_files(plan, mirror, workspace, state, now)
     if not (files or plan.deleted or plan.merge):
         state.record_cycle(plan.new_rows, plan.pruned_rows, "")
@@ -59,13 +60,22 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], workspa
     return Committed(commit, [page_path(a.channel, a.id) for a in plan.articles], pruned)
 
 
+def checked(plan: CommitPlan, polled: list[Source]) -> set[str]:
+    """Return the channels whose index a cycle renders and compares with the clone's: those it polled (their
+    titles may have changed) and those it adds or prunes rows of. No other index can change, and rendering
+    every index of a mirror of many sources for each poll made the cost of a poll grow with the sources of
+    its mirror."""
+    return ({channel.name for source in polled for channel in source.channels}
+            | {row.channel for row in plan.new_rows + plan.pruned_rows})
+
+
 def changed_indexes(mirror: Mirror, sources: list[Source], shown: dict[str, list[LedgerRow]],
-                    workspace: Workspace) -> list[PageFile]:
-    """Return the channel indexes whose text changes (or that do not exist yet); `shown` has each
-    channel's rows after this cycle."""
+                    workspace: Workspace, channels: set[str]) -> list[PageFile]:
+    """Return those of the named channels' indexes whose text changes (or that do not exist yet); `shown` has
+    each channel's rows after this cycle."""
     changed = []
     for source in sources:
-        for channel in source.channels:
+        for channel in (channel for channel in source.channels if channel.name in channels):
             data = render_index(mirror, channel.title, shown[channel.name]).encode("utf-8")
             if workspace.read(index_path(channel.name)) != data:
                 changed.append(PageFile(index_path(channel.name), data))

@@ -47,7 +47,7 @@ def integrate_remote(mirror: Mirror, sources: list[Source], workspace: Workspace
     deleted = plan.deleted + pruned_here(rows, their_rows)
     plan = replace(plan, new_rows=lacking + plan.new_rows, deleted=deleted, carried=kept(carried, deleted),
                    merge=None if rewrite else before, base=before)
-    commit_plan(plan, mirror, sources, workspace, state, now)
+    commit_plan(plan, mirror, sources, sources, workspace, state, now)
     workspace.moved_back()
     state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
 

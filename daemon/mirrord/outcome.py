@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -114,21 +115,20 @@ def broken_cycles(previous: int, result: SourceResult) -> int:
     return previous
 
 
-def record_results(config: Config, results: list[tuple[str, SourceResult]], started: datetime) -> set[str]:
-    """Record each (mirror, result) of a cycle that started at `started` and ends now; return the sources
-    that are broken (see BROKEN_AFTER), each logged as `source.broken` every cycle it stays so."""
+def record_results(config: Config, results: list[tuple[str, SourceResult]], started: datetime,
+                   state: State | None = None) -> set[str]:
+    """Record each (mirror, result) of a cycle that started at `started` and ends now, in the daemon's open
+    state when given; return the sources that are broken (see BROKEN_AFTER), each logged as `source.broken`
+    every cycle it stays so."""
     duration_ms = int((datetime.now(timezone.utc) - started).total_seconds() * 1000)
-    state = State(config.state_dir / "state.sqlite3")
     broken = set()
-    try:
+    with closing(State(config.state_dir / "state.sqlite3")) if state is None else nullcontext(state) as opened:
         for mirror, result in results:
-            previous = state.broken_cycles(result.source)
+            previous = opened.broken_cycles(result.source)
             count = broken_cycles(previous, result)
-            state.source_cycle_done(mirror, result, started, duration_ms, count)
-            if note_broken(mirror, result, previous, count, state):
+            opened.source_cycle_done(mirror, result, started, duration_ms, count)
+            if note_broken(mirror, result, previous, count, opened):
                 broken.add(result.source)
-    finally:
-        state.close()
     return broken
 
 
@@ -136,7 +136,7 @@ def note_broken(mirror: str, result: SourceResult, previous: int, count: int, st
     """Log a broken source (a warning every cycle, so that alerts and metrics see it after a restart too)
     and its recovery (once); tell whether it is broken."""
     if count >= BROKEN_AFTER:
-        record = state.source_records()[result.source]
+        record = state.source_records(result.source)[result.source]
         log.warning("source.broken", mirror=mirror, source=result.source, broken_cycles=count,
                     fetched=record.fetched, held_back=record.held_back,
                     error=f"every article fetched was held back, {count} cycles in a row: "

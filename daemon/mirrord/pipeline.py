@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterable, Mapping
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -48,33 +48,34 @@ class Collected:
     articles: list[Article]
 
 
-def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None) -> list[Report]:
+def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None,
+             state: State | None = None) -> list[Report]:
     """Run one cycle of the named sources (all when empty), one commit per mirror; with the daemon's shared
     fetcher (a `sharedfetch.Borrowed`) when given, so that its limits hold for the process, else with one of
-    its own."""
+    its own; likewise with the daemon's open state, else the state opened for this run."""
     sources = [config.sources[name] for name in source_names] if source_names else list(config.sources.values())
     by_mirror: dict[str, list[Source]] = {}
     for source in sources:
         by_mirror.setdefault(source.mirror, []).append(source)
-    return asyncio.run(run_mirrors(config, by_mirror, options, fetcher))
+    with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
+            else nullcontext(state) as opened:
+        return asyncio.run(run_mirrors(config, by_mirror, options, opened, fetcher))
 
 
-async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options,
+async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,
                       shared: Fetcher | None = None) -> list[Report]:
-    register_secrets(config)
-    state = State(config.state_dir / "state.sqlite3", copy=options.dry_run)
-    try:
-        async with Fetcher(config.http) if shared is None else nullcontext(shared) as fetcher:
-            return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
-                    for name, sources in by_mirror.items()]
-    finally:
-        state.close()
+    register_secrets(config, by_mirror)
+    async with Fetcher(config.http) if shared is None else nullcontext(shared) as fetcher:
+        return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
+                for name, sources in by_mirror.items()]
 
 
-def register_secrets(config: Config) -> None:
-    """Tell the status log which values must never appear in it: tokens and key paths of the mirrors."""
-    for mirror in config.mirrors.values():
-        for secret in secrets_of(mirror, dict(os.environ)):
+def register_secrets(config: Config, mirrors: Iterable[str]) -> None:
+    """Tell the status log which values must never appear in it: tokens and key paths of the mirrors a run
+    touches (of those alone: the daemon runs one source at a time, and its mirrors may be many)."""
+    environ = dict(os.environ)
+    for name in mirrors:
+        for secret in secrets_of(config.mirrors[name], environ):
             register_secret(secret)
 
 
@@ -128,7 +129,7 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         channels = [channel.name for source in all_sources for channel in source.channels]
         commit = plan_commit(collected.view, mirror.keep, channels, collected.plan, collected.articles, now)
         try:
-            committed = commit_plan(commit, mirror, all_sources, workspace, state, now)
+            committed = commit_plan(commit, mirror, all_sources, sources, workspace, state, now)
         except PublishError as error:
             commit_failed(mirror.name, error, report)
             return

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import git
+from git.refs.symbolic import SymbolicReference
 
 from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
@@ -36,6 +37,8 @@ LINKS_LOGGED = 20
 # The remote has commits we lack: told before the push (fetch first, non-fast-forward, a lease's stale info), or
 # by the remote when another push updated the branch while ours was being received.
 MOVED = re.compile(r"fetch first|non-fast-forward|stale info|is at [0-9a-f]+ but expected")
+CLONE_SETTINGS = {"core.symlinks": "false", "core.quotepath": "false", "commit.gpgsign": "false",
+                  "gc.autoDetach": "false"}
 
 
 class RemoteMoved(PublishError):
@@ -83,9 +86,10 @@ class Workspace:
                 git.Repo.init(root, initial_branch=mirror.branch).close()
             remove_stale_locks(root / ".git")
             workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
-            workspace.git.config("core.symlinks", "false")  # before any checkout: see write()
+            settings = workspace.settings()
+            workspace.configure(settings)  # before any checkout: core.symlinks, see write()
             workspace.recover()
-            workspace.configure_remotes()
+            workspace.configure_remotes(settings)
             if workspace.head() is None:
                 workspace.adopt_remote_history(shallow)
                 workspace.report_links(None)
@@ -117,20 +121,33 @@ class Workspace:
             (git_dir / STALE_INDEX_MARKER).unlink(missing_ok=True)
         (git_dir / WRITING_MARKER).unlink(missing_ok=True)
 
-    def configure_remotes(self) -> None:
-        """Make the clone's remotes exactly the configured ones, named mirrord-1, mirrord-2, ..."""
+    def configure(self, settings: dict[str, str]) -> None:
+        """Give the clone (whose `settings` these are) the ones mirrord relies on; git runs only for one that is
+        not set yet."""
+        for key, value in CLONE_SETTINGS.items():
+            if settings.get(key.lower()) != value:
+                self.git.config(key, value)
+
+    def configure_remotes(self, settings: dict[str, str]) -> None:
+        """Make the clone's remotes (its `settings` tell them) exactly the configured ones, named mirrord-1,
+        mirrord-2, ...; git runs only for a remote that differs."""
         wanted = dict(self.remote_names())
-        present = set(self.git.remote().split())
+        present = {key[len("remote."):key.rindex(".")] for key in settings if key.startswith("remote.")}
         for name in present - wanted.keys():
             self.git.remote("remove", name)
         for name, url in wanted.items():
             if name not in present:
                 self.git.remote("add", name, url)
-            elif self.git.remote("get-url", name) != url:
+            elif settings.get(f"remote.{name}.url") != url:
                 self.git.remote("set-url", name, url)
-        self.git.config("core.quotepath", "false")
-        self.git.config("commit.gpgsign", "false")
-        self.git.config("gc.autoDetach", "false")
+
+    def settings(self) -> dict[str, str]:
+        """Return the clone's own settings (`.git/config`) as `section.subsection.key` -> last value (section
+        and key in lower case, as git compares them), read without running git: a cycle with nothing new
+        must not pay a git process for each setting."""
+        with self.repo.config_reader("repository") as reader:
+            return {f"{section_key(section)}.{key.lower()}": values[-1] for section in reader.sections()
+                    for key, values in reader.items_all(section) if values}
 
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
@@ -211,9 +228,11 @@ class Workspace:
         return [PageFile(path, data) for path, data in zip(found, contents, strict=True) if data is not None]
 
     def head(self) -> str | None:
+        """Return HEAD's commit, None before the first one; read from the refs without running git, as a
+        cycle asks several times."""
         try:
-            return self.git.rev_parse("--verify", "-q", "HEAD")
-        except git.GitCommandError:
+            return SymbolicReference.dereference_recursive(self.repo, "HEAD")
+        except ValueError:
             return None
 
     def read(self, path: str) -> bytes | None:
@@ -417,6 +436,12 @@ def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
     """Return git's own reason for a failure, on one line, with no secret in it."""
     text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
     return without_secrets(text, secrets)
+
+
+def section_key(section: str) -> str:
+    """Return a config section as git names it in keys: `remote "origin"` -> `remote.origin`."""
+    name, _, subsection = section.partition(" ")
+    return ".".join([name.lower(), subsection.strip('"')] if subsection else [name.lower()])
 
 
 def remove_stale_locks(git_dir: Path) -> None:

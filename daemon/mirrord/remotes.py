@@ -48,7 +48,8 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
                  integrate: Integrate) -> None:
     """Push to every remote that lacks HEAD, the first one first; one failing does not stop the others.
     With backoff (the daemon), a remote that failed waits its turn. Then squash the history if it grew
-    past `squash_after`, and record the repository's size."""
+    past `squash_after`, and record the repository's size. A HEAD the state already recorded is not counted
+    again: a cycle with nothing new runs no git process here."""
     if workspace.head() is None:
         return
     for round_ in range(PUSH_ROUNDS):
@@ -60,11 +61,14 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
                     log.info("push.deferred", mirror=mirror.name, remote=url)
                 continue
             push_remote(mirror, workspace, (name, url), state, report, integrate)
-    commits = history_length(mirror, workspace)
+    recorded = state.repository_record(mirror.name)
+    unchanged = recorded is not None and recorded[0] == workspace.head() and recorded[1] is not None
+    commits = recorded[1] if unchanged else history_length(mirror, workspace)
     if mirror.squash_after and commits > mirror.squash_after and not report.failures:
         squash_history(mirror, workspace, state, report, commits, integrate)
-        commits = workspace.commits_since(None)
-    state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
+        commits, unchanged = workspace.commits_since(None), False
+    if not unchanged:
+        state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
 
 
 def history_length(mirror: Mirror, workspace: Workspace) -> int:

@@ -79,7 +79,7 @@ def rebuild_in(mirror: Mirror, sources: list[Source], workspace: Workspace, stat
              for source in sources for channel in source.channels}
     pages, deleted = rendered_pages(mirror, live, workspace, report)
     written = {file.path: file.data for file in pages}
-    indexes = changed_indexes(mirror, sources, shown, workspace)
+    indexes = changed_indexes(mirror, sources, shown, workspace, set(shown))
     feeds = changed_feeds(mirror, sources, shown, workspace, written, set(shown))
     now = datetime.now(timezone.utc)
     files = pages + indexes + feeds

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -36,6 +37,7 @@ STOP_TIMEOUT = 300.0  # seconds a stop waits for the cycles in progress to commi
 HEARTBEAT = 5.0  # seconds between two runs of the liveness job the watchdog checks
 LOCK_WAIT = 60.0  # seconds a cycle waits for another process (a `mirrord once`) writing its mirror
 HEARTBEAT_JOB = "mirrord:heartbeat"
+STATE_CACHE_KIB = 512  # pages of the state each thread keeps in memory: a thread per mirror, a hundred mirrors
 
 log = get_logger()
 
@@ -76,10 +78,11 @@ class Daemon:
         self.reload_wanted = False
         self.stop_signal = ""
         self.last_beat = time.monotonic()
-        self.failing: dict[str, bool] = {}
+        self.failing: set[str] = set()
         self.running = 0
         self.idle = threading.Condition()
         self.http = SharedFetcher()
+        self.states = ThreadStates()
 
     def serve(self) -> int:
         """Run until SIGTERM or SIGINT; return 0 when the cycles in progress finished in time, else 1."""
@@ -154,22 +157,23 @@ class Daemon:
         name = source.name
         with structlog.contextvars.bound_contextvars(source=name, mirror=source.mirror):
             started = datetime.now(timezone.utc)
-            results = cycle(config, source, self.http, self.options)
-            broken = record_results(config, results, started)
+            state = self.states.get(config.state_dir)
+            results = cycle(config, source, self.http, self.options, state)
+            broken = record_results(config, results, started, state)
             job = self.scheduler.get_job(job_id(name))
             self.remember_next_run(source, job.next_run_time if job else None)
-            self.failing[name] = bool(broken) or any(result.failed for _, result in results)
+            failed = bool(broken) or any(result.failed for _, result in results)
+            if failed:
+                self.failing.add(name)
+            else:
+                self.failing.discard(name)
             new = sum(len(result.published) for _, result in results)
             notify(status_line(f"last cycle {started:%H:%M:%S} UTC: {name} {new} new, "
-                               f"{'failed' if self.failing[name] else 'ok'}; {len(config.sources)} sources, "
-                               f"{sum(self.failing.get(s, False) for s in config.sources)} failing"))
+                               f"{'failed' if failed else 'ok'}; {len(config.sources)} sources, "
+                               f"{len(self.failing)} failing"))
 
     def remember_next_run(self, source: Source, next_run: datetime | None) -> None:
-        state = State(self.config.state_dir / "state.sqlite3")
-        try:
-            state.source_scheduled(source.name, source.mirror, next_run)
-        finally:
-            state.close()
+        self.states.get(self.config.state_dir).source_scheduled(source.name, source.mirror, next_run)
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()
@@ -205,7 +209,7 @@ class Daemon:
                          if config.sources[name] != old.sources[name])
         for name in removed:
             self.scheduler.remove_job(job_id(name))
-            self.failing.pop(name, None)
+            self.failing.discard(name)
         for name in added + changed:
             self.schedule(config.sources[name])
         log.info("config.reloaded", added=added, removed=removed, changed=changed)
@@ -225,15 +229,43 @@ class Daemon:
                       "their articles are fetched again next time")
             return 1
         self.http.close()
+        self.states.close()
         log.info("daemon.stopped")
         return 0
 
 
-def cycle(config: Config, source: Source, http: SharedFetcher, options: Options) -> list[tuple[str, SourceResult]]:
-    """Run one cycle of a source with the process's one Fetcher; return (mirror, result) whatever happened."""
+class ThreadStates:
+    """The state database kept open in each thread of the daemon: opening it for each cycle (its schema
+    checked, its upgrade looked for) and closing it again (a checkpoint of its log when no other connection
+    is open) cost more than a poll that finds nothing new."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[tuple[int, Path], State] = {}
+
+    def get(self, state_dir: Path) -> State:
+        """Return this thread's State of the database in state_dir, opened the first time."""
+        key = (threading.get_ident(), state_dir / "state.sqlite3")
+        with self.lock:
+            if key not in self.open:
+                self.open[key] = State(key[1], cache_kib=STATE_CACHE_KIB)
+            return self.open[key]
+
+    def close(self) -> None:
+        """Close every thread's State; only when no cycle runs any more."""
+        with self.lock:
+            for state in self.open.values():
+                state.close()
+            self.open.clear()
+
+
+def cycle(config: Config, source: Source, http: SharedFetcher, options: Options,
+          state: State) -> list[tuple[str, SourceResult]]:
+    """Run one cycle of a source with the process's one Fetcher and its thread's open state; return (mirror,
+    result) whatever happened."""
     try:
         with http.borrowed(config.http) as fetcher:
-            reports = run_once(config, [source.name], options, fetcher)
+            reports = run_once(config, [source.name], options, fetcher, state)
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
         return [(source.mirror, SourceResult(source.name, failed=[

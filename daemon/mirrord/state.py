@@ -33,10 +33,11 @@ from mirrord.statedb import (
 class State:
     """mirrord's memory between cycles, in `<state_dir>/state.sqlite3`."""
 
-    def __init__(self, path: Path, *, copy: bool = False, readonly: bool = False):
+    def __init__(self, path: Path, *, copy: bool = False, readonly: bool = False, cache_kib: int | None = None):
         """Open the state at path; with copy, an in-memory copy of it instead (empty when there is none),
         for dry runs, which may read mirrord's memory but must not change it; with readonly, the database
-        itself for reading only (see open_readonly)."""
+        itself for reading only (see open_readonly). cache_kib caps the pages kept in memory (SQLite's
+        default is 2 MB), for a process that holds many connections open."""
         if readonly:
             self.db = open_readonly(path)
             return
@@ -47,8 +48,11 @@ class State:
                     disk.backup(self.db)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30)
+            # Not checked for the thread: the daemon keeps one State per thread and closes them all at its stop.
+            self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             use_wal(self.db)
+        if cache_kib is not None:
+            self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         self.db.executescript(SCHEMA)
         upgrade(self.db)
 
@@ -58,10 +62,13 @@ class State:
     def ledger_rows(self, mirror: str, keys: Iterable[str], names: Iterable[tuple[str, str]]) -> list[LedgerRow]:
         """Return, oldest first, every live row of a mirror and every row (pruned ones too) whose article
         identity is one of keys or whose (channel, id) is one of names: all that planning a cycle needs."""
-        cursor = self.db.execute(
-            f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND (pruned = 0 "
-            "OR key IN (SELECT value FROM json_each(?)) "
-            f"OR (channel, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))) ORDER BY {ROW_ORDER}",
+        cursor = self.db.execute(  # a union, each part on its index: the pruned rows pile up, and must not be read
+            f"SELECT {ROW_COLUMNS} FROM articles WHERE seq IN ("
+            "SELECT seq FROM articles WHERE mirror = ?1 AND pruned = 0 "
+            "UNION SELECT seq FROM articles WHERE mirror = ?1 AND key IN (SELECT value FROM json_each(?2)) "
+            "UNION SELECT seq FROM articles WHERE mirror = ?1 AND (channel, id) IN "
+            "(SELECT value ->> 0, value ->> 1 FROM json_each(?3))) "
+            f"ORDER BY {ROW_ORDER}",
             (mirror, json.dumps(sorted(set(keys))), json.dumps(sorted(set(names)))))
         return [to_row(values) for values in cursor]
 
@@ -183,16 +190,21 @@ class State:
 
     def save_validators(self, mirror: str, channel: str, url: str, etag: str | None,
                         last_modified: str | None) -> None:
+        """Remember a channel's validators; the same ones again (after a 304) write nothing."""
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO channel_validators VALUES (?, ?, ?, ?, ?)",
-                            (mirror, channel, url, etag, last_modified))
+            self.db.execute("INSERT INTO channel_validators VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                            "url = excluded.url, etag = excluded.etag, last_modified = excluded.last_modified "
+                            "WHERE (url, etag, last_modified) IS NOT (excluded.url, excluded.etag, "
+                            "excluded.last_modified)", (mirror, channel, url, etag, last_modified))
 
     def channel_succeeded(self, source: str, channel: str) -> None:
+        """Clear a channel's failures. A channel that had none writes nothing: its last attempt matters only
+        while it fails (see retry.channel_retry_at), and a write per poll of a thousand sources does."""
         with self.db:
             self.db.execute(
                 "INSERT INTO channels (source, channel, failures, last_attempt, last_success) VALUES (?, ?, 0, ?, ?) "
                 "ON CONFLICT DO UPDATE SET failures = 0, last_attempt = excluded.last_attempt, "
-                "last_success = excluded.last_success", (source, channel, now(), now()))
+                "last_success = excluded.last_success WHERE failures != 0", (source, channel, now(), now()))
 
     def channel_failed(self, source: str, channel: str, error: str, transient: bool) -> None:
         with self.db:
@@ -247,14 +259,14 @@ class State:
                             "ON CONFLICT DO UPDATE SET mirror = excluded.mirror, next_run = excluded.next_run",
                             (source, mirror, when))
 
-    def source_records(self) -> dict[str, SourceRecord]:
-        """Return what the state remembers of each source; a database of an older release, read by `status`
-        without being upgraded, has no broken counts yet: they read as none."""
+    def source_records(self, source: str | None = None) -> dict[str, SourceRecord]:
+        """Return what the state remembers of each source (of that one source when named); a database of an
+        older release, read by `status` without being upgraded, has no broken counts yet: they read as none."""
         present = {info[1] for info in self.db.execute("PRAGMA table_info(sources)")}
         added = ", ".join(column if column in present else "NULL" if column in ("held_back_reason", "failure") else "0"
                           for column in ("fetched", "held_back", "broken_cycles", "held_back_reason", "failure"))
         cursor = self.db.execute("SELECT source, mirror, last_cycle, duration_ms, published, error, failures, "
-                                 f"next_run, {added} FROM sources")
+                                 f"next_run, {added} FROM sources WHERE ?1 IS NULL OR source = ?1", (source,))
         return {values[0]: SourceRecord(values[0], values[1], parse_time(values[2]), values[3], values[4],
                                         values[5], values[6], parse_time(values[7]), *values[8:12],
                                         Failure(**json.loads(values[12])) if values[12] else None)

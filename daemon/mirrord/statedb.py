@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS articles (
     ordinal INTEGER NOT NULL DEFAULT 0, pruned_at TEXT, UNIQUE (mirror, channel, id));
 CREATE INDEX IF NOT EXISTS articles_by_url ON articles (mirror, url);
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (mirror, path);
+CREATE INDEX IF NOT EXISTS articles_live ON articles (mirror) WHERE pruned = 0;
 CREATE TABLE IF NOT EXISTS channel_validators (
     mirror TEXT NOT NULL, channel TEXT NOT NULL, url TEXT NOT NULL, etag TEXT, last_modified TEXT,
     PRIMARY KEY (mirror, channel));
@@ -52,8 +53,10 @@ ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, 
 # hosts publishing at once may give one ordinal twice), then the time and identity.
 ROW_ORDER = "ordinal, time, channel, key"
 HELD_BACK_COLUMNS = "mirror, channel, key, source, url, reason, attempts, first_attempt, last_attempt, gave_up"
-# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them.
-LATE_INDEXES = "CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);"
+# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them. articles_unkeyed
+# holds only the rows `upgrade` looks for, so that opening the state does not read every article.
+LATE_INDEXES = """CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);
+CREATE INDEX IF NOT EXISTS articles_unkeyed ON articles (seq) WHERE key = '';"""
 
 
 WAL_ATTEMPTS = 100
