@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(Path(args.dir), verbose=args.verbose)
         config = load_config(find_config_path(args.config, os.environ))
-        if args.command in ("once", "run"):
+        if args.command in ("once", "run", "rebuild"):
             unknown = [name for name in args.mirrors if name not in config.mirrors]
             if unknown:
                 say(f"mirrord: no mirror named {', '.join(unknown)} in {config.path} "
@@ -339,11 +339,6 @@ def command_rebuild(config: Config, args: argparse.Namespace) -> int:
     """Render the named mirrors (every one when none is named) again, each in one commit, pushed as a cycle
     pushes; exit 1 when a page could not be rendered again or a commit or push failed, 3 when a mirror's
     lock was held."""
-    unknown = [name for name in args.mirrors if name not in config.mirrors]
-    if unknown:
-        print(f"mirrord: no mirror named {', '.join(unknown)} in {config.path} "
-              f"(mirrors: {', '.join(config.mirrors) or 'none'})", file=sys.stderr)
-        return EXIT_CONFIG
     lock_wait = lock_wait_of(os.environ)
     if lock_wait is None:
         print(f"mirrord: MIRRORD_LOCK_WAIT must be a number of seconds, found {os.environ['MIRRORD_LOCK_WAIT']!r}",
@@ -355,10 +350,9 @@ def command_rebuild(config: Config, args: argparse.Namespace) -> int:
 
     require_places(config)
     configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose)
-    register_secrets(config)
+    register_secrets(config, config.mirrors)
     options = Options(push=not args.no_push, dry_run=args.dry_run, lock_wait=lock_wait)
-    reports = [rebuild_mirror(config, config.mirrors[name], options)
-               for name in list(dict.fromkeys(args.mirrors)) or list(config.mirrors)]
+    reports = [rebuild_mirror(config, mirror, options) for mirror in config.mirrors.values()]
     for report in reports:
         print_rebuild(report, args.dry_run)
     if any(report.locked for report in reports):

@@ -16,6 +16,7 @@ from mirrord.ledgerfile import LEDGER_DIR, ledger_path, order, parse_ledger, ren
 from mirrord.log import get_logger
 from mirrord.model import LedgerRow, Mirror, PageFile, Source
 from mirrord.publish import Workspace
+from mirrord.rebuild import head_ledger
 from mirrord.render import page_path, render_page
 from mirrord.state import State
 
@@ -51,7 +52,7 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled:
                                            pruned=len(plan.deleted))
     commit = workspace.commit(files, plan.deleted, message, plan.merge)
     state.finish_cycle(mirror.name, commit)
-    state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
+    state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR), workspace.head())
     for article in plan.articles:
         log.info("article.published", mirror=mirror.name, source=article.source, channel=article.channel,
                  article=article.id, url=article.url)
@@ -122,7 +123,7 @@ def ledger_files(plan: CommitPlan, mirror: Mirror, workspace: Workspace, state: 
                  now: datetime) -> list[PageFile]:
     """Return the mirror's ledger files the commit changes: those of the channels it records rows of, and
     every channel's, from this host's state, when the mirror has no ledger yet (made by an older release)."""
-    whole = workspace.head() is None or workspace.tree("HEAD", LEDGER_DIR) is None
+    whole = head_ledger(mirror, workspace, state) is None
     known = state.all_rows(mirror.name) if whole else []
     changes = plan.new_rows + plan.pruned_rows
     files = []

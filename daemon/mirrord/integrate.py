@@ -49,7 +49,7 @@ def integrate_remote(mirror: Mirror, sources: list[Source], workspace: Workspace
                    merge=None if rewrite else before, base=before)
     commit_plan(plan, mirror, sources, sources, workspace, state, now)
     workspace.moved_back()
-    state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR))
+    state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR), workspace.head())
 
 
 def our_pages(workspace: Workspace, rows: list[LedgerRow], ours: str, theirs: str) -> list[PageFile]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -119,12 +119,13 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         return
     try:
         integrate = partial(integrate_remote, mirror, all_sources, workspace, state)
+        catch_up = partial(prepare, mirror, all_sources, workspace, state, integrate) if options.push else None
         try:
-            rebuilt = prepare(mirror, all_sources, workspace, state, integrate if options.push else None)
+            rebuilt = prepare(mirror, all_sources, workspace, state, None)
+            collected = await collect(mirror, sources, state, fetcher, report, rebuilt, catch_up)
         except PublishError as error:
             commit_failed(mirror.name, error, report)
             return
-        collected = await collect(mirror, sources, state, fetcher, report, rebuilt)
         now = datetime.now(timezone.utc)
         channels = [channel.name for source in all_sources for channel in source.channels]
         commit = plan_commit(collected.view, mirror.keep, channels, collected.plan, collected.articles, now)
@@ -143,9 +144,12 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
-                  rebuilt: bool) -> Collected:
+                  rebuilt: bool, catch_up: Callable[[], bool] | None) -> Collected:
     """Discover every channel, plan against the ledger (held-back articles that are not due wait), then
-    fetch and extract the new articles, all concurrently; remember what was held back."""
+    fetch and extract the new articles, all concurrently; remember what was held back. When the ledger
+    does not know some article, what other hosts pushed is taken in first (`catch_up`) and the plan made
+    again, so that no article another host published is fetched again; a cycle with nothing new asks no
+    remote."""
     now = datetime.now(timezone.utc)
     held = waiting(state.held_back(mirror.name), now)
     channels = [channel for source in sources for channel in source.channels]
@@ -156,6 +160,10 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
     found = [(channel, discovery) for channel, (discovery, _) in read]
     view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
     plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
+    if plan.candidates and catch_up is not None:
+        rebuilt = catch_up() or rebuilt
+        view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
+        plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     for channel, left in plan.left.items():
         log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,

@@ -77,20 +77,35 @@ def ledger_at(mirror: str, workspace: Workspace, commit: str) -> list[LedgerRow]
                       for row in parse_ledger(mirror, channel_of(path) or "", (data or b"").decode("utf-8")))
 
 
+def head_ledger(mirror: Mirror, workspace: Workspace, state: State) -> str | None:
+    """Return the git tree of the ledger in the clone's HEAD, None when it has none. A commit's tree never
+    changes, so the one the state noted for this HEAD is taken without asking git: a cycle with nothing new
+    runs no git."""
+    head = workspace.head()
+    noted = state.ledger_tree(mirror.name)
+    if head is None:
+        return None
+    if noted is not None and noted[1] == head:
+        return noted[0] or None
+    return workspace.tree(head, LEDGER_DIR)
+
+
 def take_ledger(mirror: Mirror, workspace: Workspace, state: State) -> bool:
     """Take the ledger of the clone's HEAD into the state when it changed since; return whether HEAD has one.
     A state that did not know the mirror (a fresh state_dir) gets every row of it."""
-    tree = workspace.tree("HEAD", LEDGER_DIR) if workspace.head() else None
-    if tree is None:
-        return False
-    if state.ledger_tree(mirror.name) != tree:
+    tree = head_ledger(mirror, workspace, state)
+    noted = state.ledger_tree(mirror.name)
+    if tree is not None and (noted is None or noted[0] != tree):
         fresh = not state.knows_mirror(mirror.name)
         rows = ledger_at(mirror.name, workspace, "HEAD")
         state.take_ledger(rows)
-        state.note_ledger_tree(mirror.name, tree)
         if fresh:
             log.info("ledger.loaded", mirror=mirror.name, new=sum(not r.pruned for r in rows),
                      pruned=sum(r.pruned for r in rows))
+    if noted != (tree or "", workspace.head() or ""):
+        state.note_ledger_tree(mirror.name, tree, workspace.head())
+    if tree is None:
+        return False
     state.note_mirror(mirror.name)
     return True
 

@@ -113,14 +113,16 @@ class State:
                 [(r.mirror, r.channel, r.id, r.path, r.title, r.url, r.source, r.time.isoformat(), r.key, r.seq,
                   int(r.pruned), r.pruned_at.isoformat() if r.pruned_at else None) for r in rows])
 
-    def ledger_tree(self, mirror: str) -> str | None:
-        """Return the git tree of the mirror's ledger this cache last took in or wrote (None: never)."""
-        found = self.db.execute("SELECT tree FROM ledgers WHERE mirror = ?", (mirror,)).fetchone()
-        return found[0] if found else None
+    def ledger_tree(self, mirror: str) -> tuple[str, str] | None:
+        """Return (tree, commit): the git tree of the mirror's ledger this cache last took in or wrote ("" for a
+        mirror without one) and the commit that has it (None: never)."""
+        found = self.db.execute("SELECT tree, head FROM ledgers WHERE mirror = ?", (mirror,)).fetchone()
+        return (found[0], found[1]) if found else None
 
-    def note_ledger_tree(self, mirror: str, tree: str | None) -> None:
+    def note_ledger_tree(self, mirror: str, tree: str | None, head: str | None) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO ledgers VALUES (?, ?)", (mirror, tree or ""))
+            self.db.execute("INSERT OR REPLACE INTO ledgers (mirror, tree, head) VALUES (?, ?, ?)",
+                            (mirror, tree or "", head or ""))
 
     def begin_cycle(self, mirror: str, base: str | None, new: list[LedgerRow], pruned: list[LedgerRow]) -> None:
         """Remember what a commit about to be made records, so that a crash between the commit and

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS held_back (
     mirror TEXT NOT NULL, channel TEXT NOT NULL, key TEXT NOT NULL, source TEXT NOT NULL, url TEXT NOT NULL,
     reason TEXT NOT NULL, attempts INTEGER NOT NULL, first_attempt TEXT NOT NULL, last_attempt TEXT NOT NULL,
     gave_up INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (mirror, channel, key));
-CREATE TABLE IF NOT EXISTS ledgers (mirror TEXT PRIMARY KEY, tree TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledgers (mirror TEXT PRIMARY KEY, tree TEXT NOT NULL, head TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS pending (
     mirror TEXT PRIMARY KEY, base TEXT NOT NULL, new_rows TEXT NOT NULL, pruned_rows TEXT NOT NULL);
 """
