@@ -17,7 +17,6 @@ from urllib.parse import urljoin
 from mirrord.budget import extract_within_budget
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
-from mirrord.extract import image_file, image_urls, with_local_images
 from mirrord.fetch import Fetcher
 from mirrord.log import get_logger
 from mirrord.model import Article, Candidate, Channel, Failure, Mirror, PageFile
@@ -87,12 +86,16 @@ async def download_images(article: Article, fetcher: Fetcher, context: dict[str,
     """Return the article with its pictures stored beside its page, for readers who cannot reach the site.
     A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it.
     fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public."""
+    from mirrord.extract import image_urls, with_local_images
+
     urls = image_urls(article)
     files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))
     return with_local_images(article, {url: file for url, file in zip(urls, files, strict=True) if file})
 
 
 async def download_image(article: Article, url: str, fetcher: Fetcher, context: dict[str, str]) -> PageFile | None:
+    from mirrord.extract import image_file
+
     try:
         return image_file(article, await fetcher.get(url, max_bytes=IMAGE_MAX_BYTES))
     except FetchError as error:

@@ -1,17 +1,14 @@
-"""Render an article as the page of the mirror layout, and its QR code: pure functions."""
+"""Render an article as the page of the mirror layout, and its QR code (`qrpng`): pure functions."""
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 import re
 from urllib.parse import quote
 
-import segno
-
-from mirrord.markdown import html_to_markdown
 from mirrord.model import Article, Mirror, PageFile
+from mirrord.qrpng import qr_png
 from mirrord.templating import environment, markdown_title
 
 BLANK_LINES = re.compile(r"\n\s*\n")
@@ -62,6 +59,8 @@ def html_block(fragment: str, mirror: Mirror) -> str:
     if not fragment:
         return ""
     if mirror.body == "markdown":
+        from mirrord.markdown import html_to_markdown
+
         text = html_to_markdown(fragment, links=mirror.links, images=mirror.images)
         return text + "\n" if text else ""
     return "<div>\n" + BLANK_LINES.sub("\n", fragment.strip()) + "\n</div>"
@@ -89,10 +88,3 @@ def parse_metadata(page: str) -> dict | None:
     except ValueError:
         return None
     return fields if isinstance(fields, dict) and {"id", "url", "source", "fetched"} <= fields.keys() else None
-
-
-def qr_png(url: str) -> bytes:
-    """Return a small PNG of a normal (not micro) QR code for url."""
-    out = io.BytesIO()
-    segno.make(url, micro=False, error="m").save(out, kind="png", scale=3, border=2)
-    return out.getvalue()
