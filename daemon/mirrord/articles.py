@@ -47,7 +47,7 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
     try:
         page = await fetch_page(entry.url, channel, fetcher) if channel.rules.content else None
         links = links_in(page if page is not None else entry.content_html or "", entry.url, pages,
-                         page_path(channel.name, entry.id))
+                         page_path(channel.name, entry.id)) if mirror.links == "rewrite" else {}
         article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
         log.debug("article.extracted", **context)
         if mirror.images == "download":
