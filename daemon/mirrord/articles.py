@@ -46,8 +46,8 @@ async def fetch_article(candidate: Candidate, mirror: Mirror, fetcher: Fetcher, 
                "url": entry.url}
     try:
         page = await fetch_page(entry.url, channel, fetcher) if channel.rules.content else None
-        links = links_in(page if page is not None else entry.content_html or "", entry.url, pages,
-                         page_path(channel.name, entry.id)) if mirror.links == "rewrite" else {}
+        links = await asyncio.to_thread(links_in, page if page is not None else entry.content_html or "", entry.url,
+                                        pages, page_path(channel.name, entry.id)) if mirror.links == "rewrite" else {}
         article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
         log.debug("article.extracted", **context)
         if mirror.images == "download":
@@ -66,7 +66,8 @@ def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str
     """Return url -> link from the page at from_path to each other page of the mirror (`pages`: url -> path)
     that the page's anchors point to (`links = "rewrite"`): all that extraction needs, small enough to hand
     to a worker process with each article. Only the page's own links are looked up: copying a map of every
-    page for each page made a cycle quadratic in the pages listed."""
+    page for each page made a cycle quadratic in the pages listed. A millisecond or more of a page's hrefs
+    through urljoin: run in a thread, off the event loop, and only for the policy that reads it."""
     found = {}
     for quoted, single, bare in HREF.findall(html_text):
         url = urljoin(base, html.unescape(quoted or single or bare).strip())
