@@ -27,6 +27,9 @@ BATCH = 500
 
 
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
+# The clone's own settings (git writes names in lower case): links checked out as plain files (see write()),
+# paths in git's output as they are, no signing, gc in the foreground.
+SETTINGS = {"core.symlinks": "false", "core.quotepath": "false", "commit.gpgsign": "false", "gc.autodetach": "false"}
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
 STALE_INDEX_MARKER = "mirrord-index-stale"
@@ -78,9 +81,10 @@ class Workspace:
                 git.Repo.init(root, initial_branch=mirror.branch).close()
             remove_stale_locks(root / ".git")
             workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
-            workspace.git.config("core.symlinks", "false")  # before any checkout: see write()
+            settings = workspace.local_config()
+            workspace.configure(settings)  # before any checkout: core.symlinks, see write()
             workspace.recover()
-            workspace.configure_remotes()
+            workspace.configure_remotes(settings)
             if workspace.head() is None:
                 workspace.adopt_remote_history()
                 workspace.report_links(None)
@@ -106,20 +110,30 @@ class Workspace:
             (git_dir / STALE_INDEX_MARKER).unlink(missing_ok=True)
         (git_dir / WRITING_MARKER).unlink(missing_ok=True)
 
-    def configure_remotes(self) -> None:
+    def local_config(self) -> dict[str, str]:
+        """Return the clone's own git settings, name -> value, read in one git call: a cycle that finds them
+        as wanted runs no other (each git process is a few milliseconds of CPU, every cycle of every mirror)."""
+        listing = self.git.config("--local", "--list")
+        return dict(line.partition("=")[::2] for line in listing.splitlines())
+
+    def configure(self, settings: dict[str, str]) -> None:
+        """Give the clone the SETTINGS it does not have yet."""
+        for name, value in SETTINGS.items():
+            if settings.get(name) != value:
+                self.git.config(name, value)
+
+    def configure_remotes(self, settings: dict[str, str]) -> None:
         """Make the clone's remotes exactly the configured ones, named mirrord-1, mirrord-2, ..."""
         wanted = dict(self.remote_names())
-        present = set(self.git.remote().split())
-        for name in present - wanted.keys():
+        present = {name.removeprefix("remote.").removesuffix(".url"): url for name, url in settings.items()
+                   if name.startswith("remote.") and name.endswith(".url")}
+        for name in present.keys() - wanted.keys():
             self.git.remote("remove", name)
         for name, url in wanted.items():
             if name not in present:
                 self.git.remote("add", name, url)
-            elif self.git.remote("get-url", name) != url:
+            elif present[name] != url:
                 self.git.remote("set-url", name, url)
-        self.git.config("core.quotepath", "false")
-        self.git.config("commit.gpgsign", "false")
-        self.git.config("gc.autoDetach", "false")
 
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
