@@ -35,8 +35,8 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 CHANNELS, ARTICLES, IN_FLIGHT = 6, 50, 16
 LATENCIES = (0.0, 0.05)
-WORDS = ("the council said on monday that its plan for the river would cost more than expected and take "
-         "longer to build while residents asked why nobody had told them before the vote in march").split()
+WORDS = ["the", "council", "said", "on", "monday", "that", "its", "plan", "for", "river", "would", "cost", "more",
+         "than", "expected", "and", "take", "longer", "to", "build", "while", "residents", "asked", "why", "nobody"]
 
 
 def sentence(rng: random.Random, words: int) -> str:
@@ -69,8 +69,8 @@ def article_page(channel: int, number: int) -> bytes:
     title = f"Story {number} of channel {channel}: {sentence(rng, 6)}"
     paragraphs = "".join(f"<p>{sentence(rng, 60)} <a href=\"/c{channel}/a{rng.randrange(ARTICLES)}.html\">more"
                          f"</a> <strong>{sentence(rng, 5)}</strong></p>" for _ in range(14))
-    style = "<style>" + "".join(f".c{n}{{margin:{n}px;padding:{n % 7}px;color:#{n:06x}}}" for n in range(120)) + "</style>"
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>{style}'
+    rules = "".join(f".c{n}{{margin:{n}px;padding:{n % 7}px;color:#{n:06x}}}" for n in range(120))
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{rules}</style>'
             f'{noise_scripts(rng)}</head><body>{nav()}<main><h1>{title}</h1>'
             f'<div class="featured_image"><img src="/img/{channel}-{number}.jpg" alt="picture">'
             f'<p class="caption">{sentence(rng, 10)}</p></div>'

@@ -6,12 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+
+import pytest
 
 from fixture_site import DAILY_CONTENT, DAILY_REMOVE, EXCLUDED_WORD, FEATURES_ITEMS, WEEKLY_CONTENT, channel_url
 
 PUBLIC_URL = "https://git.example/me/news/blob/main"
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -136,3 +141,21 @@ def read_terminal(primary: int) -> str:
         chunks.append(chunk)
     os.close(primary)
     return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def release_code(commit: str, what: str, into: Path) -> Path:
+    """Return the daemon folder of mirrord at commit (`what` says which release it is), extracted from this
+    repository's history, for upgrade tests. Skip when the history does not hold it (a shallow clone), except
+    in CI, where the test must run."""
+    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{commit}^{{commit}}"],
+                           capture_output=True)
+    if found.returncode != 0:
+        missing = f"commit {commit} ({what}) is not in this clone's history"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", commit, "daemon"], capture_output=True,
+                             check=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "daemon"

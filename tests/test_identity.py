@@ -38,14 +38,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -57,7 +55,7 @@ from mirrord.rebuild import pruned_rows
 from mirrord.render import metadata_line
 
 from httpsite import Site
-from mirror_run import Run, bare_repository, git, metadata_of, mirrord
+from mirror_run import Run, bare_repository, git, metadata_of, mirrord, release_code
 from values import article, channel, rules
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -343,20 +341,8 @@ def test_copies_that_a_later_item_shows_to_be_one_story_are_one_article():
 # The upgrade from the release before article identity.
 
 def previous_release(into: Path) -> Path:
-    """Return the daemon folder of the previous release, extracted from this repository's history. Skip
-    when the history does not hold it (a shallow clone), except in CI, where the test must run."""
-    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
-                           capture_output=True)
-    if found.returncode != 0:
-        missing = f"commit {PREVIOUS_RELEASE} (the release before article identity) is not in this clone's history"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", PREVIOUS_RELEASE, "daemon"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "daemon"
+    """Return the daemon folder of the previous release (see mirror_run.release_code)."""
+    return release_code(PREVIOUS_RELEASE, "the release before article identity", into)
 
 
 def run_release(daemon: Path, config: Path) -> Run:

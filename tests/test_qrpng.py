@@ -7,9 +7,6 @@ import io
 import os
 import subprocess
 import sys
-import tarfile
-from io import BytesIO
-from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -18,9 +15,8 @@ from PIL import Image
 from mirrord.qrpng import BORDER, SCALE, png_of, qr_png
 
 from httpsite import Site
-from mirror_run import PUBLIC_URL, bare_repository, git, mirrord
+from mirror_run import PUBLIC_URL, bare_repository, git, mirrord, release_code
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 MAIN_RELEASE = "9a5543b"  # the last commit whose QR codes segno wrote
 URLS = [
     f"{PUBLIC_URL}/pages/news/a1.md",
@@ -67,23 +63,6 @@ def test_the_png_writer_draws_the_modules_it_is_given():
 
 # The upgrade from main, whose codes segno wrote.
 
-def main_release(into: Path) -> Path:
-    """Return the daemon folder of main before this change, from this repository's history (skipped in a
-    shallow clone, except in CI)."""
-    found = subprocess.run(["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{MAIN_RELEASE}^{{commit}}"],
-                           capture_output=True)
-    if found.returncode != 0:
-        missing = f"commit {MAIN_RELEASE} is not in this clone's history"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", MAIN_RELEASE, "daemon"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "daemon"
-
-
 def serve_feed(site: Site, paths: list[str]) -> None:
     items = "".join(f"<item><title>Story {path}</title><link>{site.url(path)}</link><description>{path}: a story "
                     "long enough to be published.</description></item>" for path in paths)
@@ -92,7 +71,7 @@ def serve_feed(site: Site, paths: list[str]) -> None:
 
 
 def test_codes_published_before_the_upgrade_stay_and_a_cycle_with_nothing_new_changes_nothing(tmp_path, site):
-    old = main_release(tmp_path / "main")
+    old = release_code(MAIN_RELEASE, "main before QR codes by zxing-cpp", tmp_path / "main")
     remote = bare_repository(tmp_path / "remote.git")
     config = tmp_path / "mirrord.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n[http]\nretries = 0\n\n[mirror.news]\n'
