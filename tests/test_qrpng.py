@@ -23,6 +23,7 @@ URLS = [
     "https://github.com/someone/a-mirror-of-the-evening-news/blob/main/pages/world-and-regions/"
     "2026-11-27-the-council-said-on-monday-that-its-plan-for-the-river-would-cost-more.md",
     "https://git.example/news/blob/main/pages/%E4%B8%AD%E6%96%87/%E6%96%B0%E9%97%BB-1.md",
+    "https://git.example/新闻/blob/main/pages/中文/新闻-1.md",
     "https://codeberg.org/m/n/src/branch/main/pages/x/y.md?plain=1#L1",
 ]
 
