@@ -296,6 +296,8 @@ def main() -> None:
                                      check=True).stdout)
         for latency in args.latency or LATENCIES:
             report(latency, [one_round(site, latency, env, tmp) for _ in range(args.repeats)], qr_ms)
+            print("  load average (1, 5, 15 min) after these runs: {:.1f} {:.1f} {:.1f} on {} cores: walls above "
+                  "the cores stretch".format(*os.getloadavg(), os.cpu_count()))
 
 
 if __name__ == "__main__":
