@@ -70,7 +70,7 @@ def test_status_draws_its_tables_and_check_says_ok(config):
     """The commands above did their work, not an early exit that would make the test above pass vacuously."""
     status = subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), "status"], capture_output=True,
                             text=True, timeout=60)
-    assert "Sources" in status.stdout and "latest" not in status.stderr, status.stderr
+    assert "Sources" in status.stdout and "site" in status.stdout, status.stderr
     check = subprocess.run([sys.executable, "-m", "mirrord", "-c", str(config), "check"], capture_output=True,
                            text=True, timeout=60)
     assert check.returncode == 0 and "OK" in check.stdout, check.stderr
