@@ -13,7 +13,6 @@ elements takes about a second); the budget is what catches the cost nobody fores
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import subprocess
@@ -50,6 +49,8 @@ async def extract_within_budget(entry: Entry, channel: Channel, mirror: Mirror, 
                                 budget: float = BUDGET_SECONDS) -> Article:
     """Return extract_and_render's article, computed in a worker process off the event loop. Raise HeldBack
     when the article is held back, takes longer than budget seconds, or crashes its worker."""
+    import asyncio  # here: the workers, which import this module, never need it (a third of their start)
+
     arguments = (entry, channel, mirror, page, fetched, dict(local_pages))
     return await asyncio.to_thread(WORKERS.run, extract_and_render, arguments, budget)
 
