@@ -136,3 +136,5 @@ def read_terminal(primary: int) -> str:
         chunks.append(chunk)
     os.close(primary)
     return b"".join(chunks).decode("utf-8", errors="replace")
+
+

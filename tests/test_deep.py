@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 from mirrord.budget import Workers, extract_within_budget
 from mirrord.errors import HeldBack
 from mirrord.extract import extract_article
-from mirrord.markup import MAX_DEPTH, bound_depth
+from mirrord.markup import MAX_DEPTH, bound_depth, has_few_tags
 from mirrord.render import render_page
 
 from mirror_run import bare_repository, clone, mirrord
@@ -46,11 +46,13 @@ def tree_depth(markup: str) -> int:
     return deepest
 
 
-@pytest.mark.parametrize("depth", [3_000, 100_000])
+@pytest.mark.parametrize("depth", [2_000, 3_000, 100_000])
 @pytest.mark.parametrize("body", ["html", "markdown"])
 def test_deeply_nested_pages_are_published_flattened_with_their_text(depth, body):
     """Before the bound, 3,000 divs raised RecursionError in the Markdown conversion, and 100,000 (1 MB)
-    took minutes in each of parsing, selecting, sanitizing and measuring the text."""
+    took minutes in each of parsing, selecting, sanitizing and measuring the text. 2,000 is a page of few
+    enough tags to be parsed before the bound (markup.FEW_TAGS): its article is bounded all the same."""
+    assert has_few_tags(nested(2_000)) and not has_few_tags(nested(3_000))
     target = mirror(body=body)
     article = extract_article(entry(), channel(), target, nested(depth), FETCHED, {})
     assert tree_depth(article.body_html) <= MAX_DEPTH + 8

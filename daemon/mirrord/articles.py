@@ -17,7 +17,6 @@ from urllib.parse import urljoin
 from mirrord.budget import extract_within_budget
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
-from mirrord.extract import image_file, image_urls, with_local_images
 from mirrord.fetch import Fetcher
 from mirrord.log import get_logger
 from mirrord.model import Article, Candidate, Channel, Failure, Mirror, PageFile
@@ -63,8 +62,8 @@ async def extract_fetched(candidate: Candidate, page: str | None, mirror: Mirror
     pages rewritten and its pictures downloaded as the mirror says: the steps `preview` shares with a cycle.
     Raise HeldBack when it would not be published."""
     entry, channel = candidate.entry, candidate.channel
-    links = links_in(page if page is not None else entry.content_html or "", entry.url, pages,
-                     page_path(channel.name, entry.id))
+    links = await asyncio.to_thread(links_in, page if page is not None else entry.content_html or "", entry.url,
+                                    pages, page_path(channel.name, entry.id)) if mirror.links == "rewrite" else {}
     article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
     log.debug("article.extracted", **context)
     if mirror.images == "download":
@@ -76,7 +75,8 @@ def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str
     """Return url -> link from the page at from_path to each other page of the mirror (`pages`: url -> path)
     that the page's anchors point to (`links = "rewrite"`): all that extraction needs, small enough to hand
     to a worker process with each article. Only the page's own links are looked up: copying a map of every
-    page for each page made a cycle quadratic in the pages listed."""
+    page for each page made a cycle quadratic in the pages listed. A millisecond or more of a page's hrefs
+    through urljoin: run in a thread, off the event loop, and only for the policy that reads it."""
     found = {}
     for quoted, single, bare in HREF.findall(html_text):
         url = urljoin(base, html.unescape(quoted or single or bare).strip())
@@ -96,12 +96,16 @@ async def download_images(article: Article, fetcher: Fetcher, context: dict[str,
     """Return the article with its pictures stored beside its page, for readers who cannot reach the site.
     A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it.
     fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public."""
+    from mirrord.extract import image_urls, with_local_images
+
     urls = image_urls(article)
     files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))
     return with_local_images(article, {url: file for url, file in zip(urls, files, strict=True) if file})
 
 
 async def download_image(article: Article, url: str, fetcher: Fetcher, context: dict[str, str]) -> PageFile | None:
+    from mirrord.extract import image_file
+
     try:
         return image_file(article, await fetcher.get(url, max_bytes=IMAGE_MAX_BYTES))
     except FetchError as error:

@@ -13,7 +13,6 @@ elements takes about a second); the budget is what catches the cost nobody fores
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import subprocess
@@ -26,9 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from mirrord.errors import HeldBack
-from mirrord.extract import extract_article
 from mirrord.model import Article, Channel, Entry, Mirror
-from mirrord.render import render_page
 
 BUDGET_SECONDS = 30.0
 JOBS_PER_WORKER = 500  # then the worker is replaced, so that what the libraries leak stays small
@@ -39,6 +36,9 @@ def extract_and_render(entry: Entry, channel: Channel, mirror: Mirror, page: str
     """Return the extracted article, once its page has rendered too (the commit renders it again, so a
     page that cannot be rendered must be found here, where it is held back alone). Raise HeldBack as
     extract_article does."""
+    from mirrord.extract import extract_article  # in the worker: the daemon's process need not load it
+    from mirrord.render import render_page
+
     article = extract_article(entry, channel, mirror, page, fetched, local_pages)
     render_page(article, replace(mirror, qr=False))
     return article
@@ -49,6 +49,8 @@ async def extract_within_budget(entry: Entry, channel: Channel, mirror: Mirror, 
                                 budget: float = BUDGET_SECONDS) -> Article:
     """Return extract_and_render's article, computed in a worker process off the event loop. Raise HeldBack
     when the article is held back, takes longer than budget seconds, or crashes its worker."""
+    import asyncio  # here: the workers, which import this module, never need it (a third of their start)
+
     arguments = (entry, channel, mirror, page, fetched, dict(local_pages))
     return await asyncio.to_thread(WORKERS.run, extract_and_render, arguments, budget)
 

@@ -1,6 +1,8 @@
 """The command line: parses arguments, loads the config, calls the pipeline, turns results into exit codes.
 
 Only this module exits. Problems a user can fix are printed as one clear message, never a traceback.
+Each command imports what it uses when it runs, so that `--version`, `check` and `status` start in a blink
+and do not load the HTTP, git, parsing and rendering libraries of a cycle (tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -13,18 +15,14 @@ import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from mirrord import __version__
-from mirrord.config import find_config_path, load_config, select_mirrors
-from mirrord.console import CycleProgress, event_line, print_status
-from mirrord.errors import ConfigError, MirrordError
-from mirrord.follow import LEVELS, follow_events, wanted
-from mirrord.log import configure_logging, printable, printable_json
-from mirrord.model import Channel, Config, Failure, Options
-from mirrord.outcome import CycleWatch, Report, record_results, source_results
-from mirrord.pipeline import run_once
+from mirrord.follow import LEVELS
+
+if TYPE_CHECKING:
+    from mirrord.model import Channel, Config, Failure, Options
+    from mirrord.outcome import Report
 
 # In a terminal, `once`'s progress display says the warnings itself (console.CycleProgress); the log's own
 # console lines would say them a second time, raw.
@@ -87,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from mirrord.config import find_config_path, load_config, select_mirrors
+    from mirrord.errors import ConfigError, MirrordError
+
     try:
         if args.command == "demo":
             from mirrord.demo import run_demo
@@ -133,6 +134,7 @@ def command_check(config: Config, args: argparse.Namespace) -> int:
     print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
     if not args.network:
         return EXIT_OK
+    from mirrord.log import configure_logging
     from mirrord.netcheck import check_network
 
     configure_logging(None, verbose=args.verbose, console_level=logging.ERROR)
@@ -147,6 +149,7 @@ def command_check(config: Config, args: argparse.Namespace) -> int:
 def command_preview(config: Config, args: argparse.Namespace) -> int:
     """Print the page a cycle would publish on stdout and the report on stderr; exit 1 when it would be
     held back or could not be fetched."""
+    from mirrord.log import configure_logging, printable
     from mirrord.preview import preview_article
 
     channel = pick_channel(config, args.source, args.channel)
@@ -179,6 +182,9 @@ def pick_channel(config: Config, source_name: str, channel_name: str | None) -> 
 
 
 def command_once(config: Config, args: argparse.Namespace) -> int:
+    from mirrord.model import Options
+    from mirrord.outcome import CycleWatch, record_results, source_results
+
     args.sources = list(dict.fromkeys(args.sources + args.source_options))
     unknown = [name for name in args.sources if name not in config.sources]
     if unknown:
@@ -224,7 +230,14 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
 def run_cycle(config: Config, args: argparse.Namespace, options: Options) -> list[Report]:
     """Run the cycle, its progress shown in a terminal (stopped whatever ends the cycle, Ctrl-C included), its
     events printed otherwise."""
+    from mirrord.log import configure_logging
+    from mirrord.pipeline import run_once
+
     if sys.stderr.isatty():
+        from rich.console import Console
+
+        from mirrord.console import CycleProgress
+
         with CycleProgress(Console(stderr=True)):
             configure_logging(None if args.dry_run else config.log_file, verbose=args.verbose,
                               console_level=logging.DEBUG if args.verbose else SILENT)
@@ -236,6 +249,8 @@ def run_cycle(config: Config, args: argparse.Namespace, options: Options) -> lis
 def lock_wait_of(environ: Mapping[str, str]) -> float | None:
     """Return the seconds `once` waits for another process writing a mirror: $MIRRORD_LOCK_WAIT, else 30;
     None when the variable is not a number of seconds."""
+    from mirrord.model import Options
+
     value = environ.get("MIRRORD_LOCK_WAIT", "").strip()
     if not value:
         return Options.lock_wait
@@ -272,17 +287,22 @@ def print_report(report: Report, dry_run: bool) -> None:
 
 def say(line: str, file=None, lines: bool = False) -> None:
     """Print a line for people with nothing in it that a terminal would act on (see log.printable)."""
+    from mirrord.log import printable
+
     print(printable(line, lines=lines), file=file or sys.stdout)
 
 
 def command_run(config: Config, args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM; a stop that had to abandon a cycle exits at once with 1."""
+    from mirrord.config import find_config_path, load_config, select_mirrors
+    from mirrord.log import configure_logging
     from mirrord.metrics import serve_metrics
     from mirrord.preflight import require_places
     from mirrord.scheduler import STOP_TIMEOUT, Daemon
 
     require_places(config)
     configure_logging(config.log_file, verbose=args.verbose)
+
     def reload() -> Config:
         """Read the config again, keeping the mirrors of --mirror only."""
         return select_mirrors(load_config(find_config_path(args.config, os.environ)), args.mirrors)
@@ -319,8 +339,14 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
         sources = [s for s in sources if s.name == args.source]
         mirrors = [m for m in mirrors if m.name == config.sources[args.source].mirror]
     if args.json:
+        from mirrord.log import printable_json
+
         print(printable_json(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False)))
     else:
+        from rich.console import Console
+
+        from mirrord.console import print_status
+
         print_status(Console(width=None if sys.stdout.isatty() else 200), sources, mirrors, now,
                      whole=bool(args.source))
     return EXIT_PARTIAL if is_troubled(sources, mirrors) else EXIT_OK
@@ -344,6 +370,8 @@ def command_rebuild(config: Config, args: argparse.Namespace) -> int:
         print(f"mirrord: MIRRORD_LOCK_WAIT must be a number of seconds, found {os.environ['MIRRORD_LOCK_WAIT']!r}",
               file=sys.stderr)
         return EXIT_CONFIG
+    from mirrord.log import configure_logging
+    from mirrord.model import Options
     from mirrord.pipeline import register_secrets
     from mirrord.preflight import require_places
     from mirrord.rerender import rebuild_mirror
@@ -395,6 +423,10 @@ def command_retry(config: Config, args: argparse.Namespace) -> int:
 def follow_log(config: Config, level: str, source: str | None) -> int:
     """Print the status log's events for people as they come, until interrupted; say where the log is awaited
     when it is not there yet, and raise SetupError when it can never be there."""
+    from rich.console import Console
+
+    from mirrord.console import event_line
+    from mirrord.follow import follow_events, wanted
     from mirrord.preflight import log_to_follow
 
     if note := log_to_follow(config):

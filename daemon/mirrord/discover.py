@@ -17,8 +17,6 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-from feedparser.encodings import convert_to_utf8
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.encoding import decode_html
@@ -59,6 +57,8 @@ def read_channel(channel: Channel, response: Response, limit: int | None = None)
 
 def discover_feed(response: Response, rules: Rules, limit: int | None = None) -> Discovery:
     """Return the entries of an RSS/Atom feed. Raise DiscoverError if it is not a readable feed."""
+    import feedparser  # here: loading it costs a `once` whose feeds all answer 304 a good part of its start
+
     headers = {"content-type": response.content_type or "application/xml", "content-location": response.url}
     refuse_entity_declarations(response.body, headers)
     # A file object, never bytes: feedparser opens bytes that name a file (a feed reading "/dev/zero").
@@ -86,6 +86,8 @@ def refuse_entity_declarations(body: bytes, headers: dict[str, str]) -> None:
     DOCTYPE holding "<a" does not end it. A prolog it cannot read counts as the whole document. NULs,
     never valid in XML, are dropped first: what feedparser takes for UTF-8 may be UTF-16 without a BOM.
     """
+    from feedparser.encodings import convert_to_utf8
+
     text = convert_to_utf8(headers, body, {}).replace(b"\x00", b"")
     end = prolog_end(text)
     if ENTITY_DECLARATION.search(text, 0, len(text) if end is None else end):

@@ -10,8 +10,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from charset_normalizer import from_bytes
-
 SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030",
              "big5": "big5hkscs", "iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252",
              "ascii": "cp1252"}
@@ -59,6 +57,8 @@ def decode_html(body: bytes, content_type: str = "") -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
+        from charset_normalizer import from_bytes  # only for pages that say nothing true of their charset
+
         guess = from_bytes(body[:200_000]).best()
         codec = usable_codec(guess.encoding) if guess else None
         return body.decode(codec or "utf-8", errors="replace")

@@ -4,6 +4,8 @@ Standard-library loggers (httpx, apscheduler, git) go through the same processor
 event passes `redact_secrets` so that no token or password in a URL reaches a log line.
 Listeners (metrics, the progress of `once`, the daemon's summary) see each of mirrord's own events,
 so that everything an operator reads is derived from the one stream of events.
+structlog is loaded when a command first logs or configures logging, not when a module asks for its logger:
+`status` and `check` never need it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import logging.handlers
 import re
 import sys
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-
-import structlog
+from typing import Any
 
 from mirrord.errors import without_secrets
 
@@ -87,17 +89,23 @@ def tell_listeners(_logger, _name, event: dict) -> dict:
     return event
 
 
-SHARED_PROCESSORS = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-    redact_secrets,
-]
-FOREIGN_PROCESSORS = [structlog.stdlib.add_logger_name, *SHARED_PROCESSORS]
+def shared_processors() -> list[Callable]:
+    import structlog
+
+    return [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"), redact_secrets]
+
+
+def foreign_processors() -> list[Callable]:
+    import structlog
+
+    return [structlog.stdlib.add_logger_name, *shared_processors()]
 
 
 def configure_logging(log_file: Path | None, verbose: bool = False, console_level: int = logging.INFO) -> None:
     """Send events to the status log (JSON lines) and to stderr (console style on a terminal)."""
+    import structlog
+
     handlers: list[logging.Handler] = [console_handler(logging.DEBUG if verbose else console_level)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +120,7 @@ def configure_logging(log_file: Path | None, verbose: bool = False, console_leve
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, tell_listeners, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared_processors(), tell_listeners, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
@@ -121,9 +129,11 @@ def configure_logging(log_file: Path | None, verbose: bool = False, console_leve
 
 def file_handler(log_file: Path) -> logging.Handler:
     """JSON lines, reopened when logrotate moves the file."""
+    import structlog
+
     handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=FOREIGN_PROCESSORS,
+        foreign_pre_chain=foreign_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
                     structlog.processors.JSONRenderer(serializer=json_line, ensure_ascii=False)]))
@@ -135,10 +145,12 @@ def json_line(event: dict, **options) -> str:
 
 
 def console_handler(level: int) -> logging.Handler:
+    import structlog
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=FOREIGN_PROCESSORS,
+        foreign_pre_chain=foreign_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
                     printable_values,
@@ -147,5 +159,19 @@ def console_handler(level: int) -> logging.Handler:
     return handler
 
 
-def get_logger() -> structlog.stdlib.BoundLogger:
+class Logger:
+    """mirrord's structlog logger, structlog imported at its first event (see the module's docstring)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(structlog_logger(), name)
+
+
+@cache
+def structlog_logger() -> Any:
+    import structlog
+
     return structlog.get_logger("mirrord")
+
+
+def get_logger() -> Logger:
+    return Logger()

@@ -27,6 +27,11 @@ import re
 from collections import defaultdict
 
 MAX_DEPTH = 512
+# A page holding no more "<" than this has too few elements to nest deep enough to make a parser slow (Lexbor
+# parses 4,000 nested elements in tens of milliseconds, in C); the pass over it would cost more (2-3 ms of
+# Python for a 90 KB news page) than it saves, so such a page may be parsed as it is and only what is taken
+# from it bounded (`extract.select_blocks`).
+FEW_TAGS = 4096
 
 SPACE = "\t\n\f\r "
 TAG = re.compile(
@@ -64,6 +69,11 @@ CLOSES_P = HEADINGS | {
 TABLE_PARTS = {"tbody", "thead", "tfoot", "tr", "td", "th"}
 TABLE_SCOPED = TABLE_PARTS | {"table", "caption"}
 IMPLIES = HEADINGS | TABLE_PARTS | {"li", "dd", "dt", "a", "button", "nobr", "option", "optgroup"}
+
+
+def has_few_tags(markup: str) -> bool:
+    """Tell whether markup is small enough in tags to be parsed unbounded (see FEW_TAGS)."""
+    return markup.count("<") <= FEW_TAGS
 
 
 def bound_depth(markup: str, limit: int = MAX_DEPTH) -> str:

@@ -29,6 +29,8 @@ BATCH = 500
 
 
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
+# The clone's own settings (git writes names in lower case): links checked out as plain files (see write()),
+# paths in git's output as they are, no signing, gc in the foreground.
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
 INTEGRATING_MARKER = "mirrord-integrating"  # "<our commit> <the remote's>" while the branch is moved onto theirs

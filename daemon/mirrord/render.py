@@ -1,20 +1,17 @@
-"""Render an article as the page of the mirror layout, and its QR code: pure functions."""
+"""Render an article as the page of the mirror layout, and its QR code (`qrpng`): pure functions."""
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 import re
 from datetime import datetime
 from urllib.parse import quote
 
-import segno
-
 from mirrord.catalogue import words
-from mirrord.markdown import html_to_markdown
 from mirrord.model import Article, Mirror, PageFile
 from mirrord.pageblocks import BODY, LEAD, Blocks, marked
+from mirrord.qrpng import qr_png
 from mirrord.templating import environment, markdown_title
 from mirrord.variant import convert_html, convert_text
 
@@ -82,6 +79,8 @@ def html_block(fragment: str, mirror: Mirror) -> str:
     if not fragment:
         return ""
     if mirror.body == "markdown":
+        from mirrord.markdown import html_to_markdown
+
         text = html_to_markdown(fragment, links=mirror.links, images=mirror.images)
         return text + "\n" if text else ""
     return "<div>\n" + BLANK_LINES.sub("\n", fragment.strip()) + "\n</div>"
@@ -117,10 +116,3 @@ def fetched_time(meta: dict | None) -> datetime | None:
         return datetime.fromisoformat(meta["fetched"]) if meta else None
     except (TypeError, ValueError):
         return None
-
-
-def qr_png(url: str) -> bytes:
-    """Return a small PNG of a normal (not micro) QR code for url."""
-    out = io.BytesIO()
-    segno.make(url, micro=False, error="m").save(out, kind="png", scale=3, border=2)
-    return out.getvalue()
