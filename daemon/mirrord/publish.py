@@ -29,8 +29,6 @@ BATCH = 500
 
 
 UNCHECKED = {"with_exceptions": False, "with_extended_output": True}
-# The clone's own settings (git writes names in lower case): links checked out as plain files (see write()),
-# paths in git's output as they are, no signing, gc in the foreground.
 STALE_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
 WRITING_MARKER = "mirrord-writing"
 INTEGRATING_MARKER = "mirrord-integrating"  # "<our commit> <the remote's>" while the branch is moved onto theirs
@@ -39,6 +37,8 @@ LINKS_LOGGED = 20
 # The remote has commits we lack: told before the push (fetch first, non-fast-forward, a lease's stale info), or
 # by the remote when another push updated the branch while ours was being received.
 MOVED = re.compile(r"fetch first|non-fast-forward|stale info|is at [0-9a-f]+ but expected")
+# The clone's own settings: links checked out as plain files (see write()), paths in git's output as they are,
+# no signing, gc in the foreground.
 CLONE_SETTINGS = {"core.symlinks": "false", "core.quotepath": "false", "commit.gpgsign": "false",
                   "gc.autoDetach": "false"}
 
