@@ -96,7 +96,7 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
     started = datetime.now(timezone.utc)
     log.info("cycle.start", mirror=mirror.name, sources=[s.name for s in sources])
     if options.dry_run:
-        collected = await collect(mirror, sources, state, fetcher, report, rebuilt=False)
+        collected = await collect(mirror, sources, state, fetcher, report, rebuilt=False, catch_up=None)
         report.published = [page_path(a.channel, a.id) for a in collected.articles]
         note_renamed(mirror, collected.plan, report)
     else:
