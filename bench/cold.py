@@ -137,7 +137,9 @@ def write_config(folder: Path, port: int) -> Path:
     config = folder / "mirrord.toml"
     config.write_text(f'state_dir = "{folder / "state"}"\n\n[http]\nconcurrency = {IN_FLIGHT}\nper_host = {IN_FLIGHT}\n'
                       f'retries = 0\n\n[mirror.news]\nremotes = ["{remote}"]\n'
-                      f'public_url = "https://git.example/me/news/blob/main"\n\n'
+                      f'public_url = "https://git.example/me/news/blob/main"\n'
+                      # the seed-style baseline's work: links and pictures left pointing at the site
+                      f'links = "keep"\nimages = "hotlink"\n\n'
                       f'[source.site]\nhosts = ["127.0.0.1"]\ncontent = "div.post_content"\n'
                       f'lead = "div.featured_image"\n\n{channels}', encoding="utf-8")
     return config
