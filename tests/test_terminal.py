@@ -98,3 +98,13 @@ def test_the_progress_display_shows_no_escape_or_markup_from_sites_or_remotes(tm
     assert "push to" in output and "refused" in output
     for sequence in FORBIDDEN:
         assert sequence not in output, repr(sequence)
+
+
+def test_a_reader_that_stops_reading_early_is_no_failure(tmp_path, site):
+    """`mirrord check | head -0`: the output's reader has gone before the first line; no traceback, exit 0."""
+    config = write_config(tmp_path, hostile_site(site), refusing_remote(tmp_path))
+    child = subprocess.Popen([sys.executable, "-m", "mirrord", "-c", str(config), "check"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()
+    _, errors = child.communicate(timeout=60)
+    assert child.returncode == 0 and b"Traceback" not in errors and b"Exception ignored" not in errors, errors

@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        code = run_command(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the output was piped into a reader that stopped early (`| head`): not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    return code
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command and return its exit code; a problem the user can fix is said, not raised."""
     from mirrord.config import find_config_path, load_config, select_mirrors
     from mirrord.errors import ConfigError, MirrordError
 
