@@ -78,11 +78,14 @@ def ledger_at(mirror: str, workspace: Workspace, commit: str) -> list[LedgerRow]
 
 
 def head_ledger(mirror: Mirror, workspace: Workspace, state: State) -> str | None:
-    """Return the git tree of the ledger in the clone's HEAD, None when it has none. A commit's tree never
-    changes, so the one the state noted for this HEAD is taken without asking git: a cycle with nothing new
-    runs no git."""
-    head = workspace.head()
-    noted = state.ledger_tree(mirror.name)
+    """Return the git tree of the ledger in the clone's HEAD, None when it has none."""
+    return ledger_tree_at(workspace, workspace.head(), state.ledger_tree(mirror.name))
+
+
+def ledger_tree_at(workspace: Workspace, head: str | None, noted: tuple[str, str] | None) -> str | None:
+    """Return the git tree of the ledger in commit head, None when it has none. A commit's tree never
+    changes, so the one the state `noted` for this commit is taken without asking git: a cycle with nothing
+    new runs no git."""
     if head is None:
         return None
     if noted is not None and noted[1] == head:
@@ -93,8 +96,8 @@ def head_ledger(mirror: Mirror, workspace: Workspace, state: State) -> str | Non
 def take_ledger(mirror: Mirror, workspace: Workspace, state: State) -> bool:
     """Take the ledger of the clone's HEAD into the state when it changed since; return whether HEAD has one.
     A state that did not know the mirror (a fresh state_dir) gets every row of it."""
-    tree = head_ledger(mirror, workspace, state)
-    noted = state.ledger_tree(mirror.name)
+    head, noted = workspace.head(), state.ledger_tree(mirror.name)
+    tree = ledger_tree_at(workspace, head, noted)
     if tree is not None and (noted is None or noted[0] != tree):
         fresh = not state.knows_mirror(mirror.name)
         rows = ledger_at(mirror.name, workspace, "HEAD")
@@ -102,8 +105,8 @@ def take_ledger(mirror: Mirror, workspace: Workspace, state: State) -> bool:
         if fresh:
             log.info("ledger.loaded", mirror=mirror.name, new=sum(not r.pruned for r in rows),
                      pruned=sum(r.pruned for r in rows))
-    if noted != (tree or "", workspace.head() or ""):
-        state.note_ledger_tree(mirror.name, tree, workspace.head())
+    if noted != (tree or "", head or ""):
+        state.note_ledger_tree(mirror.name, tree, head)
     if tree is None:
         return False
     state.note_mirror(mirror.name)
