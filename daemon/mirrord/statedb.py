@@ -53,10 +53,13 @@ ROW_COLUMNS = "mirror, channel, id, path, title, url, source, time, commit_sha, 
 # hosts publishing at once may give one ordinal twice), then the time and identity.
 ROW_ORDER = "ordinal, time, channel, key"
 HELD_BACK_COLUMNS = "mirror, channel, key, source, url, reason, attempts, first_attempt, last_attempt, gave_up"
-# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them. articles_unkeyed
-# holds only the rows `upgrade` looks for, so that opening the state does not read every article.
+# Indexes on columns that older databases gain on open (ADDED_COLUMNS), so made after them. The partial ones
+# hold only the rows `upgrade` looks for (an older release sharing the database may still write such rows),
+# so that opening the state does not read every article.
 LATE_INDEXES = """CREATE INDEX IF NOT EXISTS articles_by_key ON articles (mirror, key);
-CREATE INDEX IF NOT EXISTS articles_unkeyed ON articles (seq) WHERE key = '';"""
+CREATE INDEX IF NOT EXISTS articles_unkeyed ON articles (seq) WHERE key = '';
+CREATE INDEX IF NOT EXISTS articles_unnumbered ON articles (seq) WHERE ordinal = 0;
+CREATE INDEX IF NOT EXISTS articles_pruned_undated ON articles (seq) WHERE pruned = 1 AND pruned_at IS NULL;"""
 
 
 WAL_ATTEMPTS = 100
