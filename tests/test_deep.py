@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import time
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -125,11 +126,14 @@ def test_a_real_cycle_publishes_deep_and_huge_pages_and_the_rest(tmp_path, site)
         assert TEXT in (pages / f"{slug}.md").read_text(encoding="utf-8")
 
 
-def test_the_cpu_stage_in_a_worker_gives_the_same_article():
+def test_the_cpu_stage_in_a_worker_gives_the_same_article_and_page():
     page = nested(100_000)
-    here = extract_article(entry(), channel(), mirror(), page, FETCHED, {})
-    there = asyncio.run(extract_within_budget(entry(), channel(), mirror(), page, FETCHED, {}))
-    assert there == here
+    for target in (mirror(), mirror(body="markdown", qr=True, public_url="https://git.example/m")):
+        here = extract_article(entry(), channel(), target, page, FETCHED, {})
+        there = asyncio.run(extract_within_budget(entry(), channel(), target, page, FETCHED, {}))
+        assert there.rendered is not None
+        assert replace(there, rendered=None) == here
+        assert render_page(there, target) == render_page(here, target)
 
 
 def test_a_call_overrunning_its_budget_is_stopped_and_held_back_and_the_workers_go_on():

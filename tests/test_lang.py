@@ -97,7 +97,7 @@ def test_a_page_rendered_again_takes_the_variant_it_has_now():
     (and the title), and the metadata keeps the title as the site gave it."""
     first = render_page(article(title="頭髮乾燥", body_html="<p>頭髮乾燥</p>"), mirror())[0].data.decode("utf-8")
     blocks = page_blocks(first, None, page_url(article().url))
-    again = page_files(article(title="頭髮乾燥"), blocks, mirror(variant="zh-Hans"))[0].data.decode("utf-8")
+    again = page_files(article(title="頭髮乾燥"), mirror(variant="zh-Hans"), blocks)[0].data.decode("utf-8")
     assert "### 头发干燥" in again and "<p>头发干燥</p>" in again
     assert parse_metadata(again)["title"] == "頭髮乾燥"
 

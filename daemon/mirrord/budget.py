@@ -1,8 +1,9 @@
-"""The CPU stage of one article (extract, then a trial render) in a worker process, within a time budget.
+"""The CPU stage of one article (extract, then render its page) in a worker process, within a time budget.
 
 Extraction and rendering are pure and CPU-bound: run on the event loop, one slow page would stall every
-fetch in flight, and Python cannot stop a thread. So they run in worker processes (a few, started on
-first use, each kept for later articles), waited for in a thread; a call that overruns its budget gets
+fetch in flight, and Python cannot stop a thread. So they run in worker processes (one fewer than the
+cores, the daemon's own process keeping one for fetching and committing; started on first use, each kept
+for later articles), waited for in a thread; a call that overruns its budget gets
 its worker killed (a new one starts when next needed) and the article held back, as does a page that
 crashes the stage (a RecursionError, a bug) or its worker: one bad article is held back with its
 reason, never the cycle.
@@ -15,33 +16,36 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import select
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from multiprocessing.connection import Connection
 from typing import Any
 
 from mirrord.errors import HeldBack
 from mirrord.model import Article, Channel, Entry, Mirror
 
 BUDGET_SECONDS = 30.0
+LENGTH = struct.Struct(">Q")  # before each pickled message on the pipes
 JOBS_PER_WORKER = 500  # then the worker is replaced, so that what the libraries leak stays small
 
 
 def extract_and_render(entry: Entry, channel: Channel, mirror: Mirror, page: str | None, fetched: datetime,
                        local_pages: Mapping[str, str]) -> Article:
-    """Return the extracted article, once its page has rendered too (the commit renders it again, so a
-    page that cannot be rendered must be found here, where it is held back alone). Raise HeldBack as
-    extract_article does."""
+    """Return the extracted article with its page and QR code rendered: rendering (HTML to Markdown for
+    `body = "markdown"`), which hostile markup could make slow, is done here within the budget, and the
+    commit writes the files as they are (the daemon's process, which fetches, stays free). Raise HeldBack
+    as extract_article does."""
     from mirrord.extract import extract_article  # in the worker: the daemon's process need not load it
-    from mirrord.render import render_page
+    from mirrord.render import page_files
 
     article = extract_article(entry, channel, mirror, page, fetched, local_pages)
-    render_page(article, replace(mirror, qr=False))
-    return article
+    return replace(article, rendered=tuple(page_files(article, mirror)))
 
 
 async def extract_within_budget(entry: Entry, channel: Channel, mirror: Mirror, page: str | None,
@@ -113,8 +117,7 @@ class Worker:
         self.process = subprocess.Popen([sys.executable, "-c", "from mirrord.budget import serve; serve()"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         start_new_session=True)  # Ctrl-C in a terminal is the parent's to handle
-        self.to_worker = Connection(os.dup(self.process.stdin.fileno()), readable=False)
-        self.from_worker = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.to_worker, self.from_worker = os.dup(self.process.stdin.fileno()), os.dup(self.process.stdout.fileno())
         self.process.stdin.close()
         self.process.stdout.close()
         self.jobs = 0
@@ -124,19 +127,19 @@ class Worker:
         the call overruns its budget or the worker dies."""
         self.jobs += 1
         try:
-            self.to_worker.send((function, arguments))
-            if not self.from_worker.poll(budget):
+            send(self.to_worker, (function, arguments))
+            if not select.select([self.from_worker], [], [], budget)[0]:
                 raise HeldBack(f"extracting and rendering took longer than {budget:g} s, so it was stopped: the "
                                "page may be built to be slow (huge or deeply nested markup); tried again next cycle")
-            outcome, value = self.from_worker.recv()
+            outcome, value = receive(self.from_worker)
         except (EOFError, OSError):
             raise HeldBack(f"the worker extracting it died (exit code {self.process.poll()}): the page may be "
                            "built to exhaust memory; tried again next cycle") from None
         return outcome, value
 
     def stop(self) -> None:
-        self.to_worker.close()
-        self.from_worker.close()
+        os.close(self.to_worker)
+        os.close(self.from_worker)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
@@ -145,14 +148,14 @@ class Worker:
 def serve() -> None:
     """A worker's life: run each call read from stdin, write its result or what went wrong to stdout, until
     stdin closes. Whatever a library prints goes nowhere, so that it cannot garble the answers."""
-    requests, answers = Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False)
+    requests, answers = os.dup(0), os.dup(1)
     nowhere = os.open(os.devnull, os.O_RDWR)
     os.dup2(nowhere, 0)
     os.dup2(nowhere, 1)
     logging.getLogger().addHandler(logging.NullHandler())
     while True:
         try:
-            function, arguments = requests.recv()
+            function, arguments = receive(requests)
         except (EOFError, OSError):
             return
         try:
@@ -161,7 +164,32 @@ def serve() -> None:
             answer = ("held back", str(reason))
         except Exception as error:  # a bug or a page that breaks a library: the article's failure, not the cycle's
             answer = ("failed", f"{type(error).__name__}: {str(error)[:300]}")
-        answers.send(answer)
+        send(answers, answer)
 
 
-WORKERS = Workers(min(4, os.cpu_count() or 1))
+def send(pipe: int, value: Any) -> None:
+    """Write value to a pipe, pickled, after its length."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    message = memoryview(LENGTH.pack(len(data)) + data)
+    while message:
+        message = message[os.write(pipe, message):]
+
+
+def receive(pipe: int) -> Any:
+    """Read the next value `send` wrote to a pipe. Raise EOFError when the pipe closes before it is whole."""
+    (length,) = LENGTH.unpack(read_exactly(pipe, LENGTH.size))
+    return pickle.loads(read_exactly(pipe, length))
+
+
+def read_exactly(pipe: int, size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = os.read(pipe, min(left, 1 << 20))
+        if not part:
+            raise EOFError("the pipe closed")
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+WORKERS = Workers(max(1, min(4, (os.cpu_count() or 1) - 1)))

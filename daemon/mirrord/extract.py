@@ -198,12 +198,12 @@ def image_kind(data: bytes) -> str | None:
 
 def with_local_images(article: Article, files: Mapping[str, PageFile]) -> Article:
     """Return the article with the pictures in files (by source URL) pointing at their copies beside the page,
-    sanitized again since the HTML changed."""
+    sanitized again since the HTML changed (so its page is rendered again, at the commit)."""
     if not files:
         return article
     stored = tuple({file.path: file for file in files.values()}.values())
     return replace(article, lead_html=localize_images(article.lead_html, files),
-                   body_html=localize_images(article.body_html, files), images=stored)
+                   body_html=localize_images(article.body_html, files), images=stored, rendered=None)
 
 
 def localize_images(fragment: str, files: Mapping[str, PageFile]) -> str:

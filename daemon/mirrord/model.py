@@ -184,6 +184,9 @@ class Article:
     # Pictures downloaded for `images = "download"`, paths relative to the page's folder (`<id>.files/<name>`).
     images: tuple[PageFile, ...] = ()
     key: str = ""
+    # Its page and QR code, rendered where it was extracted (in a worker, within the budget: see `budget`);
+    # None when they are to be rendered at the commit (its HTML changed since: pictures were downloaded).
+    rendered: tuple[PageFile, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -34,17 +34,18 @@ def page_parts(path: str) -> tuple[str, str] | None:
 def render_page(article: Article, mirror: Mirror) -> list[PageFile]:
     """Return the files of one published article: its page, its QR code when asked for, and its downloaded
     pictures in `<id>.files/` beside it (so that pruning the page's files prunes them)."""
-    blocks = Blocks(html_block(article.lead_html, mirror), html_block(article.body_html, mirror))
+    files = list(article.rendered) if article.rendered is not None else page_files(article, mirror)
     folder = posixpath.dirname(page_path(article.channel, article.id))
-    return page_files(article, blocks, mirror) + [PageFile(f"{folder}/{image.path}", image.data)
-                                                  for image in article.images]
+    return files + [PageFile(f"{folder}/{image.path}", image.data) for image in article.images]
 
 
-def page_files(article: Article, blocks: Blocks, mirror: Mirror) -> list[PageFile]:
-    """Return an article's page around its rendered blocks (kept between markers: see `pageblocks`), and
-    its QR code when asked for: what `rebuild` writes again from the blocks a page already holds. The words
-    are the mirror's `lang`, the title and blocks in its (or the source's) `variant`; the metadata line
-    keeps the title as the site gave it."""
+def page_files(article: Article, mirror: Mirror, blocks: Blocks | None = None) -> list[PageFile]:
+    """Return an article's page around its blocks (kept between markers: see `pageblocks`), and its QR code
+    when asked for. The blocks are rendered from the article's HTML unless given: `rebuild` gives those a
+    page already holds. The words are the mirror's `lang`, the title and blocks in its (or the source's)
+    `variant`; the metadata line keeps the title as the site gave it."""
+    if blocks is None:
+        blocks = Blocks(html_block(article.lead_html, mirror), html_block(article.body_html, mirror))
     path = page_path(article.channel, article.id)
     share_url = f"{mirror.public_url}/{path}" if mirror.public_url else None
     with_qr = mirror.qr and share_url is not None

@@ -134,7 +134,7 @@ def page_again(mirror: Mirror, row: LedgerRow, page: str | None) -> list[PageFil
                 "that header, then change it")
     article = Article(id=meta["id"], url=meta["url"], title=meta.get("title") or row.title, source=meta["source"],
                       channel=meta["channel"], lead_html="", body_html="", text_length=0, fetched=fetched)
-    return page_files(article, blocks, mirror)
+    return page_files(article, mirror, blocks)
 
 
 def readme_differs(readme: PageFile, other_time: PageFile, old: bytes | None) -> bool:
