@@ -10,11 +10,11 @@ import asyncio
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-from mirrord.budget import extract_within_budget
+from mirrord.budget import extract_within_budget, localize_within_budget
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
 from mirrord.fetch import Fetcher
@@ -67,7 +67,7 @@ async def extract_fetched(candidate: Candidate, page: str | None, mirror: Mirror
     article = await extract_within_budget(entry, channel, mirror, page, datetime.now(timezone.utc), links)
     log.debug("article.extracted", **context)
     if mirror.images == "download":
-        article = await download_images(article, fetcher.for_pictures(channel.rules.image_hosts), context)
+        article = await download_images(article, mirror, fetcher.for_pictures(channel.rules.image_hosts), context)
     return article
 
 
@@ -92,15 +92,20 @@ async def fetch_page(url: str, channel: Channel, fetcher: Fetcher) -> str:
     return decode_html(response.body, response.content_type)
 
 
-async def download_images(article: Article, fetcher: Fetcher, context: dict[str, str]) -> Article:
+async def download_images(article: Article, mirror: Mirror, fetcher: Fetcher, context: dict[str, str]) -> Article:
     """Return the article with its pictures stored beside its page, for readers who cannot reach the site.
     A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it.
-    fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public."""
-    from mirrord.extract import image_urls, with_local_images
+    fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public. The HTML and
+    the page change in a worker (`budget`); the pictures' bytes stay here."""
+    from mirrord.extract import image_urls
 
     urls = image_urls(article)
     files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))
-    return with_local_images(article, {url: file for url, file in zip(urls, files, strict=True) if file})
+    stored = {url: file for url, file in zip(urls, files, strict=True) if file}
+    if not stored:
+        return article
+    article = await localize_within_budget(article, {url: file.path for url, file in stored.items()}, mirror)
+    return replace(article, images=tuple({file.path: file for file in stored.values()}.values()))
 
 
 async def download_image(article: Article, url: str, fetcher: Fetcher, context: dict[str, str]) -> PageFile | None:

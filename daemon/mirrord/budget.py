@@ -48,15 +48,35 @@ def extract_and_render(entry: Entry, channel: Channel, mirror: Mirror, page: str
     return replace(article, rendered=tuple(page_files(article, mirror)))
 
 
+def localize_and_render(article: Article, paths: Mapping[str, str], mirror: Mirror) -> Article:
+    """Return the article with its downloaded pictures (URL -> path beside the page) in its HTML, its page
+    and QR code rendered again; its pictures' bytes stay in the daemon's process."""
+    from mirrord.extract import with_local_images
+    from mirrord.render import page_files
+
+    article = with_local_images(article, paths)
+    return replace(article, rendered=tuple(page_files(article, mirror)))
+
+
 async def extract_within_budget(entry: Entry, channel: Channel, mirror: Mirror, page: str | None,
                                 fetched: datetime, local_pages: Mapping[str, str],
                                 budget: float = BUDGET_SECONDS) -> Article:
     """Return extract_and_render's article, computed in a worker process off the event loop. Raise HeldBack
     when the article is held back, takes longer than budget seconds, or crashes its worker."""
+    return await in_worker(extract_and_render, (entry, channel, mirror, page, fetched, dict(local_pages)), budget)
+
+
+async def localize_within_budget(article: Article, paths: Mapping[str, str], mirror: Mirror,
+                                 budget: float = BUDGET_SECONDS) -> Article:
+    """Return localize_and_render's article, computed in a worker process; raise HeldBack as
+    extract_within_budget does."""
+    return await in_worker(localize_and_render, (article, dict(paths), mirror), budget)
+
+
+async def in_worker(function: Callable[..., Any], arguments: tuple, budget: float) -> Any:
     import asyncio  # here: the workers, which import this module, never need it (a third of their start)
 
-    arguments = (entry, channel, mirror, page, fetched, dict(local_pages))
-    return await asyncio.to_thread(WORKERS.run, extract_and_render, arguments, budget)
+    return await asyncio.to_thread(WORKERS.run, function, arguments, budget)
 
 
 class Workers:

@@ -196,22 +196,19 @@ def image_kind(data: bytes) -> str | None:
     return next((kind for signature, kind in IMAGE_SIGNATURES if data.startswith(signature)), None)
 
 
-def with_local_images(article: Article, files: Mapping[str, PageFile]) -> Article:
-    """Return the article with the pictures in files (by source URL) pointing at their copies beside the page,
-    sanitized again since the HTML changed (so its page is rendered again, at the commit)."""
-    if not files:
-        return article
-    stored = tuple({file.path: file for file in files.values()}.values())
-    return replace(article, lead_html=localize_images(article.lead_html, files),
-                   body_html=localize_images(article.body_html, files), images=stored, rendered=None)
+def with_local_images(article: Article, paths: Mapping[str, str]) -> Article:
+    """Return the article with the pictures at these URLs pointing at their copies beside the page (paths
+    relative to its folder), sanitized again since the HTML changed (so its page is to be rendered again)."""
+    return replace(article, lead_html=localize_images(article.lead_html, paths),
+                   body_html=localize_images(article.body_html, paths), rendered=None)
 
 
-def localize_images(fragment: str, files: Mapping[str, PageFile]) -> str:
+def localize_images(fragment: str, paths: Mapping[str, str]) -> str:
     if not fragment:
         return ""
     tree = LexborHTMLParser(f"<body>{fragment}</body>")
     for image in tree.css("img[src]"):
-        file = files.get(image.attributes.get("src") or "")
-        if file is not None:
-            image.attrs["src"] = file.path
+        path = paths.get(image.attributes.get("src") or "")
+        if path is not None:
+            image.attrs["src"] = path
     return sanitize(tree.body.inner_html if tree.body else "")
