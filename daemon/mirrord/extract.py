@@ -19,7 +19,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from mirrord.auto import automatic_blocks
 from mirrord.errors import FetchError, HeldBack
-from mirrord.markup import bound_depth, has_few_tags
+from mirrord.markup import bound_depth, bounded, has_few_tags
 from mirrord.model import Article, Channel, Entry, Mirror, PageFile, Response, Rules
 
 ALLOWED_TAGS = {
@@ -69,7 +69,8 @@ def extract_article(entry: Entry, channel: Channel, mirror: Mirror, page: str | 
 def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:
     """Return the HTML of the lead and the body the rules select, after `remove`, nested no deeper than the
     bound. A page of few tags is parsed as it is and only the blocks taken from it are bounded (a few
-    kilobytes instead of the whole page: `markup.FEW_TAGS`); any other page is bounded before parsing."""
+    kilobytes instead of the whole page: `markup.FEW_TAGS`), when they hold enough tags to nest that deep
+    (`markup.bounded`); any other page is bounded before parsing."""
     whole = not has_few_tags(page)
     tree = LexborHTMLParser(bound_depth(page) if whole else page)
     remove_matches(tree, rules.remove)
@@ -80,7 +81,7 @@ def select_blocks(page: str, url: str, rules: Rules) -> tuple[str, str]:
         raise HeldBack(f"content selector {rules.content!r} matched nothing: the page layout probably changed")
     lead = outermost(tree.css(rules.lead)) if rules.lead else []
     blocks = "".join(n.html or "" for n in lead), "".join(n.html or "" for n in body)
-    return blocks if whole else (bound_depth(blocks[0]), bound_depth(blocks[1]))
+    return blocks if whole else (bounded(blocks[0]), bounded(blocks[1]))
 
 
 def feed_blocks(entry: Entry, rules: Rules) -> tuple[str, str]:
@@ -113,7 +114,7 @@ def ancestors(node: LexborNode):
 
 def clean_html(fragment: str, page_url: str, mirror: Mirror, local_pages: Mapping[str, str]) -> str:
     """Return fragment with absolute URLs, the mirror's link and image policies applied, sanitized.
-    The fragment is bound_depth's output or was parsed from it, so it nests no deeper."""
+    The fragment nests no deeper than the bound (`select_blocks`), or was parsed from such markup."""
     if not fragment.strip():
         return ""
     tree = LexborHTMLParser(f"<body>{fragment}</body>")

@@ -81,6 +81,13 @@ def bound_depth(markup: str, limit: int = MAX_DEPTH) -> str:
     return Bounder(limit).run(markup)
 
 
+def bounded(markup: str, limit: int = MAX_DEPTH) -> str:
+    """Return markup as it is when it holds too few tags to nest deeper than limit (each element needs a
+    "<"), else bound_depth's: for markup that a parser wrote and the sanitizer reads next (a page's blocks),
+    where the pass's rewriting changes nothing readers see and costs more than the rest of the extraction."""
+    return markup if markup.count("<") <= limit else bound_depth(markup, limit)
+
+
 class Bounder:
     """The state of one pass: the open elements (kept ones and those left out), and where each name is."""
 
