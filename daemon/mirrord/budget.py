@@ -108,6 +108,17 @@ class Workers:
             raise HeldBack(f"extracting or rendering it failed ({value}); tried again next cycle")
         return value
 
+    def prestart(self) -> None:
+        """Start a worker now when a call would have to start one, so that its start-up (a Python importing
+        the extraction) runs while the first pages are fetched instead of delaying their extraction."""
+        if self.slots.acquire(blocking=False):
+            try:
+                with self.lock:
+                    if not self.idle:
+                        self.idle.append(Worker())
+            finally:
+                self.slots.release()
+
     def take(self) -> Worker:
         with self.lock:
             if self.idle:

@@ -174,6 +174,8 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
         log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,
                  error=f"{left} more new articles than max_new: left for the next cycles")
     pages = page_urls(view, plan)
+    if plan.candidates:
+        WORKERS.prestart()
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
     validators = {channel: response for channel, (_, response) in read}
     first = remember(mirror, results, state, datetime.now(timezone.utc))
