@@ -27,26 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cold import IN_FLIGHT, build_site, code_of, serve, site_paths, socket_floor  # noqa: E402
-
-FETCHER = """
-import asyncio, sys, time
-from mirrord.fetch import Fetcher
-from mirrord.model import HttpSettings
-
-settings = HttpSettings(user_agent="mirrord-bench", timeout=30, concurrency={in_flight}, per_host={in_flight},
-                        retries=0, max_bytes=10_000_000, proxy=None)
-
-async def fetch_all(base, paths):
-    async with Fetcher(settings) as fetcher:
-        bodies = await asyncio.gather(*(fetcher.get(base + path) for path in paths))
-    assert all(body.status == 200 for body in bodies)
-
-paths = sys.argv[2:]
-started, cpu = time.perf_counter(), time.process_time()
-asyncio.run(fetch_all(sys.argv[1], paths))
-print(time.process_time() - cpu, time.perf_counter() - started)
-"""
+from cold import FETCHER_TIMING, IN_FLIGHT, build_site, code_of, serve, site_paths, socket_floor  # noqa: E402
 
 
 def measure_sockets(port: int) -> None:
@@ -77,7 +58,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             envs = {"this tree": code_of(None, Path(tmp)), args.rev: code_of(args.rev, Path(tmp) / "rev")}
-            fetcher = [sys.executable, "-c", FETCHER.format(in_flight=IN_FLIGHT), base, *paths]
+            fetcher = [sys.executable, "-c", FETCHER_TIMING, base, *paths]
             for _ in range(args.repeats):
                 for name, env in envs.items():
                     figures[name].append(run_child(fetcher, env))
