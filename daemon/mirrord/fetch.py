@@ -149,7 +149,8 @@ def page_transport(settings: HttpSettings) -> Connections | None:
 
 
 def new_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """Return a client over transport or, when None, over httpx's own transports through http.proxy."""
+    """Return a client over transport or, when None, over httpx's own transports (with these limits) through
+    http.proxy, or through the environment's proxy variables when http.proxy is not set."""
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=httpx.Timeout(settings.timeout),
