@@ -96,20 +96,32 @@ def test_a_server_closing_idle_connections_costs_no_failed_fetch(close, pause):
     assert len(server.requests) == 5
 
 
-def test_an_answer_sent_on_an_idle_connection_before_closing_is_not_taken_for_the_next_ones():
-    """Some servers send 408 Request Timeout on a connection left idle, then close it."""
+def test_an_answer_sent_on_an_idle_connection_is_not_taken_for_the_next_request():
+    """Some servers send 408 Request Timeout on a connection left idle, some time before they close it."""
+    read, sent = threading.Event(), threading.Event()
+
     def time_out(conn: socket.socket) -> None:
-        time.sleep(0.1)
+        read.wait(5)
         conn.sendall(keep_alive("408 Request Timeout", b"idle too long"))
+        sent.set()
+        server.stopped.wait(30)
+
+    async def fetch_twice(url: str) -> list[bytes]:
+        async with Fetcher(SETTINGS) as fetcher:
+            first = await fetcher.get(url)
+            read.set()
+            await asyncio.to_thread(sent.wait, 5)
+            await asyncio.sleep(0.1)  # the event loop reads what came meanwhile
+            return [first.body, (await fetcher.get(url)).body]
 
     with RawServer(answering([], time_out)) as server:
-        assert bodies(fetch_in_turn([server.url("/a"), server.url("/b")], pause=0.4)) == [b"page", b"page"]
+        assert asyncio.run(fetch_twice(server.url())) == [b"page", b"page"]
 
 
 def test_an_idle_connection_is_not_reused_past_its_keep_alive(monkeypatch):
-    monkeypatch.setattr(connections, "KEEPALIVE_EXPIRY", 0.2)
+    monkeypatch.setattr(connections, "KEEPALIVE_EXPIRY", 0.5)
     with RawServer(answering([])) as server:
-        assert bodies(fetch_in_turn([server.url("/a"), server.url("/b")], pause=0.4)) == [b"page", b"page"]
+        assert bodies(fetch_in_turn([server.url("/a"), server.url("/b")], pause=0.8)) == [b"page", b"page"]
         assert len(server.requests) == 2
         assert bodies(fetch_in_turn([server.url("/a"), server.url("/b")])) == [b"page", b"page"]
         assert len(server.requests) == 3, "within the keep-alive, the connection is reused"
