@@ -4,11 +4,12 @@ requests + BeautifulSoup html.parser, prettify, one `git add -A && git commit &&
 
 Each article page is realistic noise (60 inline scripts, a 120-link nav, two 60-item related lists, a style
 block) around `div.featured_image` and `div.post_content`. Printed, medians of REPEATS runs: walls, CPU (user +
-sys of the process and the children it waited for: its extraction workers and git), CPU per article (the
+sys of the process and of every process it started, its extraction workers and git), CPU per article (the
 cold cycle's CPU less that of a cycle with nothing new, all 304, over the articles; and without the QR
 code's share, which the issue measures apart), the start-up of `--version`, `check` and `status`, the
-cost of one QR code, the latency bound (requests x latency / requests in flight) and the ratios; with a
-plain-socket client fetching the same pages as the floor of HTTP alone.
+cost of one QR code, the latency bound (requests x latency / requests in flight) and the ratios; with
+mirrord's HTTP client alone (its Fetcher fetching the same pages, in a process of its own, its imports left
+out) and a plain-socket client as the floor of HTTP alone (bench/http_client.py compares the two closer).
 
 Run: python bench/cold.py [--repeats N] [--rev COMMIT]  (--rev: mirrord's code at that commit, e.g. 9a5543b,
 for the figures before a change; needs `pip install -e '.[bench]'`)
@@ -224,6 +225,32 @@ async def socket_floor(port: int, paths: list[str]) -> None:
     await asyncio.gather(*(connection() for _ in range(IN_FLIGHT)))
 
 
+FETCHER_TIMING = """
+import asyncio, sys, time
+from mirrord.fetch import Fetcher
+from mirrord.model import HttpSettings
+
+settings = HttpSettings(user_agent="mirrord-bench", timeout=30, concurrency={in_flight}, per_host={in_flight},
+                        retries=0, max_bytes=10_000_000, proxy=None)
+
+async def fetch_all(base, paths):
+    async with Fetcher(settings) as fetcher:
+        answers = await asyncio.gather(*(fetcher.get(base + path) for path in paths))
+    assert all(answer.status == 200 for answer in answers)
+
+started, cpu = time.perf_counter(), time.process_time()
+asyncio.run(fetch_all(sys.argv[1], sys.argv[2:]))
+print(time.process_time() - cpu, time.perf_counter() - started)
+""".replace("{in_flight}", str(IN_FLIGHT))
+
+
+def fetcher_alone(port: int, env: dict[str, str]) -> tuple[float, float]:
+    """Return the CPU and wall seconds mirrord's Fetcher takes to fetch the site, imports left out."""
+    _, _, printed = run_measured([sys.executable, "-c", FETCHER_TIMING, f"http://127.0.0.1:{port}", *site_paths()], env)
+    cpu, wall = map(float, printed.split())
+    return cpu, wall
+
+
 QR_TIMING = """
 import sys, time
 from mirrord.render import qr_png
@@ -245,6 +272,8 @@ def code_of(rev: str | None, into: Path) -> dict[str, str]:
     archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", rev, "daemon"], capture_output=True, check=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(into, filter="data")
+    # compiled now, as this tree's code is, rather than in the first measured run
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(into / "daemon")], check=True)
     env["PYTHONPATH"] = str(into / "daemon")
     return env
 
@@ -269,6 +298,7 @@ def one_round(site: dict[str, bytes], latency: float, env: dict[str, str], tmp: 
             [sys.executable, __file__, "--seed", str(baseline), f"http://127.0.0.1:{port}"], env)
         figures["sockets wall"], figures["sockets cpu"], _ = run_measured(
             [sys.executable, __file__, "--sockets", str(port)], env)
+        figures["client cpu"], figures["client wall"] = fetcher_alone(port, env)
     finally:
         server.shutdown()
         server.server_close()
@@ -290,6 +320,8 @@ def report(latency: float, rounds: list[dict[str, float]], qr_ms: float) -> None
     print(f"  start-up: --version {med['--version wall'] * 1000:.0f} ms, check {med['check wall'] * 1000:.0f} ms, "
           f"status {med['status wall'] * 1000:.0f} ms wall; QR code {qr_ms:.2f} ms CPU each")
     print(f"  seed-style baseline:       {med['seed wall']:6.2f} s wall  {med['seed cpu']:6.2f} s CPU")
+    print(f"  mirrord's HTTP client alone: {med['client wall']:4.2f} s wall  {med['client cpu']:6.2f} s CPU  "
+          f"({med['client cpu'] / requests * 1000:.2f} ms CPU per request, its imports left out)")
     print(f"  plain sockets (HTTP only): {med['sockets wall']:6.2f} s wall  {med['sockets cpu']:6.2f} s CPU")
     if latency:
         print(f"  latency bound: {requests} x {latency * 1000:.0f} ms / {IN_FLIGHT} = {bound:.2f} s; mirrord is "

@@ -116,7 +116,7 @@ async def cold_cycle(bench: Source, state: State) -> tuple[float, int]:
     report = Report("news")
     started = time.perf_counter()
     async with Fetcher(SETTINGS) as fetcher:
-        collected = await collect(mirror(), [bench], state, fetcher, report, False)
+        collected = await collect(mirror(), [bench], state, fetcher, report, False, None)
     took = time.perf_counter() - started
     if report.failures or report.held_back:
         raise SystemExit(f"bench cycle failed: {report.failures[:3]} {report.held_back[:3]}")
@@ -128,10 +128,10 @@ async def warm_cycles(bench: Source, state: State, repeats: int) -> list[float]:
     """Return the CPU seconds of cycles in which every channel answers 304, on one long-lived client."""
     cpu = []
     async with Fetcher(SETTINGS) as fetcher:
-        await collect(mirror(), [bench], state, fetcher, Report("news"), False)  # open the connections
+        await collect(mirror(), [bench], state, fetcher, Report("news"), False, None)  # open the connections
         for _ in range(repeats):
             started = time.process_time()
-            collected = await collect(mirror(), [bench], state, fetcher, Report("news"), False)
+            collected = await collect(mirror(), [bench], state, fetcher, Report("news"), False, None)
             cpu.append(time.process_time() - started)
             assert not collected.articles
     return cpu

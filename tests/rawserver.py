@@ -1,7 +1,8 @@
 """Servers that misbehave on purpose, on raw sockets at 127.0.0.1: what http.server cannot be made to do.
 
 `RawServer` hands every connection, once its request head is read, to a function that writes whatever
-bytes it likes, as slowly as it likes, or resets the connection. `Socks5Proxy` is a minimal SOCKS5
+bytes it likes, as slowly as it likes, or resets the connection; over TLS when given a context, and
+keeping the connection open for more requests with `keep_alive`. `Socks5Proxy` is a minimal SOCKS5
 proxy (no authentication) that records where it was asked to connect. `compression_bomb` makes the
 small bodies that unpack to hundreds of megabytes.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import socket
+import ssl
 import struct
 import threading
 import zlib
@@ -61,15 +63,25 @@ class Listener:
 
 
 class RawServer(Listener):
-    """Reads each request head, records its request line and headers, and lets `handle` answer."""
+    """Reads each connection's first request head, records it, and lets `handle` answer (and read more heads).
 
-    def __init__(self, handle: Handler) -> None:
+    With `tls`, the connections are TLS ones: a handshake the client gives up on ends the connection.
+    """
+
+    def __init__(self, handle: Handler, tls: ssl.SSLContext | None = None) -> None:
         self.handle = handle
+        self.tls = tls
         self.requests: list[str] = []
         self.lock = threading.Lock()
         super().__init__()
 
     def serve(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                conn.close()
+                return
         with conn:
             head = read_head(conn)
             if head is None:
@@ -95,6 +107,11 @@ def answer(status: str, body: bytes = b"", headers: tuple[tuple[str, str], ...] 
     lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Connection: close",
              *(f"{name}: {value}" for name, value in headers)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def keep_alive(status: str, body: bytes = b"") -> bytes:
+    """Return the bytes of a whole HTTP/1.1 response that leaves its connection open for the next request."""
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
 
 
 def reset(conn: socket.socket) -> None:

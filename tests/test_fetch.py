@@ -351,6 +351,16 @@ def test_user_agent_and_an_http_proxy_are_used():
     assert "User-Agent: mirrord-tests/1" in proxy.requests[0]
 
 
+def test_feeds_and_pages_go_through_the_environments_proxy_and_pictures_do_not(site, monkeypatch):
+    site.add("/p.png", b"\x89PNG\r\n\x1a\npicture", "image/png")
+    with RawServer(sequence(answer("200 OK", b"<p>via proxy</p>"))) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url(""))
+        assert get("http://site.invalid/page.html").body == b"<p>via proxy</p>"
+        assert get_picture(site.url("/p.png"), frozenset({"127.0.0.1"})).body.startswith(b"\x89PNG")
+    assert len(proxy.requests) == 1 and proxy.requests[0].startswith("GET http://site.invalid/page.html HTTP/1.1")
+    assert site.requested("/p.png") == 1
+
+
 def test_a_socks5_proxy_is_used(site):
     site.add("/page.html", "<p>through socks</p>")
     with Socks5Proxy() as proxy:

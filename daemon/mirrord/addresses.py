@@ -15,6 +15,8 @@ from typing import Any
 
 import httpcore
 
+from mirrord.connections import LoopBackend, LoopStream
+
 
 class AddressRefused(Exception):
     """A picture's host is at no address pictures may come from."""
@@ -26,7 +28,7 @@ class AddressRefused(Exception):
                          f"(add {host} to image_hosts if its pictures are meant to be mirrored)")
 
 
-class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
+class PublicAddressesOnly(LoopBackend):
     """The network backend of picture requests: resolves each host once and connects to the checked addresses.
 
     A host in image_hosts may be at any address; any other is connected to at its public addresses only,
@@ -35,10 +37,9 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
 
     def __init__(self, image_hosts: frozenset[str]):
         self.image_hosts = image_hosts
-        self.network = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+                          socket_options: Iterable[Any] | None = None) -> LoopStream:
         addresses = await resolve(host, port)
         if host not in self.image_hosts:
             refused = [(address, kind) for address in addresses if (kind := address_kind(address))]
@@ -48,18 +49,11 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
         failure: Exception | None = None
         for address in addresses:
             try:
-                return await self.network.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                      socket_options=socket_options)
+                return await super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                 socket_options=socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 failure = error
         raise failure or httpcore.ConnectError(f"{host} has no address")
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("pictures are not fetched over unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.network.sleep(seconds)
 
 
 async def resolve(host: str, port: int) -> list[str]:

@@ -4,6 +4,10 @@ httpx retries connection errors only and bounds each read, not the whole request
 deadline, the body size cap and the retrying of 429/5xx are therefore done here. The cap holds after
 unpacking: content codings are undone a bounded piece at a time (`unpack`).
 
+The client's connections are mirrord's own (`connections`), which cost a fraction of the CPU of httpx's
+pool; through a proxy (http.proxy, or the environment's HTTP(S)_PROXY for feeds and pages) httpx's own
+transports go.
+
 Pictures come from wherever an article points, so their requests (`Fetcher.for_pictures`) connect
 only to public addresses, or to the hosts the config names in image_hosts (`addresses`); redirects
 connect through the same check.
@@ -20,11 +24,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
-import httpcore
 import httpx
 
 from mirrord.addresses import AddressRefused, PublicAddressesOnly, check_proxied_host
+from mirrord.connections import Connections, LoopBackend
 from mirrord.errors import FetchError
 from mirrord.model import HttpSettings, Response
 from mirrord.retry import request_retry_delay
@@ -37,9 +42,9 @@ RETRY_AFTER_CAP = 120.0
 class Fetcher:
     """Fetches URLs politely: `concurrency` requests in all, `per_host` per host."""
 
-    def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, settings: HttpSettings):
         self.settings = settings
-        self.client = new_client(settings, transport, settings.proxy)
+        self.client = new_client(settings, page_transport(settings))
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(settings.per_host))
         # None: any address (feeds and pages, whose hosts the config names); else see for_pictures.
@@ -123,47 +128,37 @@ class Fetcher:
         """Return the client for pictures under this Fetcher's image_hosts, made on first use.
 
         Without a proxy its connections go through PublicAddressesOnly. Through a proxy, which connects
-        and may resolve names itself, follow() checks each hop's host beforehand (check_proxied_host).
+        and may resolve names itself, follow() checks each hop's host beforehand (check_proxied_host); the
+        proxy variables of the environment are not used for pictures.
         """
         hosts = self.image_hosts or frozenset()
         if hosts not in self.picture_clients:
-            if self.settings.proxy:
-                self.picture_clients[hosts] = new_client(self.settings, None, self.settings.proxy)
-            else:
-                self.picture_clients[hosts] = new_client(self.settings, public_transport(self.settings, hosts), None)
+            settings = self.settings
+            guarded = None if settings.proxy else Connections(PublicAddressesOnly(hosts), settings.concurrency)
+            self.picture_clients[hosts] = new_client(settings, guarded)
         return self.picture_clients[hosts]
 
 
-def new_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | None,
-               proxy: str | None) -> httpx.AsyncClient:
+def page_transport(settings: HttpSettings) -> Connections | None:
+    """Return the transport of feeds and pages: mirrord's connections, or None (httpx's own) through a proxy,
+    http.proxy's or the environment's (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), which httpx honours."""
+    proxies = getproxies()
+    if settings.proxy or any(proxies.get(scheme) for scheme in ("http", "https", "all")):
+        return None
+    return Connections(LoopBackend(), settings.concurrency)
+
+
+def new_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    """Return a client over transport or, when None, over httpx's own transports (with these limits) through
+    http.proxy, or through the environment's proxy variables when http.proxy is not set."""
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=httpx.Timeout(settings.timeout),
-        limits=connection_limits(settings),
+        limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
         follow_redirects=False,
-        proxy=proxy,
+        proxy=settings.proxy if transport is None else None,
         transport=transport,
     )
-
-
-def connection_limits(settings: HttpSettings) -> httpx.Limits:
-    return httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
-
-
-def public_transport(settings: HttpSettings, image_hosts: frozenset[str]) -> httpx.AsyncHTTPTransport:
-    """Return an httpx transport whose connections go to public addresses only, or to image_hosts.
-
-    httpx has no public way to give its connection pool a network backend (encode/httpx#3749 would add
-    one), so the pool it made is replaced by one that has PublicAddressesOnly; the tests of pictures
-    from loopback addresses fail if httpx ever stops using it.
-    """
-    limits = connection_limits(settings)
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-        network_backend=PublicAddressesOnly(image_hosts))
-    return transport
 
 
 @dataclass(frozen=True)
