@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-from mirrord.budget import extract_within_budget
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
 from mirrord.fetch import Fetcher
@@ -61,6 +60,8 @@ async def extract_fetched(candidate: Candidate, page: str | None, mirror: Mirror
     """Return the article of a fetched page (None: of the feed entry's own content), its links to the mirror's
     pages rewritten and its pictures downloaded as the mirror says: the steps `preview` shares with a cycle.
     Raise HeldBack when it would not be published."""
+    from mirrord.budget import extract_within_budget  # its worker processes' machinery: not for a quiet cycle
+
     entry, channel = candidate.entry, candidate.channel
     links = await asyncio.to_thread(links_in, page if page is not None else entry.content_html or "", entry.url,
                                     pages, page_path(channel.name, entry.id)) if mirror.links == "rewrite" else {}

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "/etc/mirrord/config.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug events too")
     parser.add_argument("--version", action="version", version=f"mirrord {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # prog given: argparse would otherwise lay out the usage line (and import shutil) to name the subcommands
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog="mirrord")
     once = commands.add_parser("once", help="one cycle of the named sources (all by default), then exit")
     once.add_argument("sources", nargs="*", metavar="SOURCE", help="names of sources to run")
     once.add_argument("--source", action="append", default=[], metavar="NAME", dest="source_options",
