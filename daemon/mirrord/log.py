@@ -128,10 +128,9 @@ def configure_logging(log_file: Path | None, verbose: bool = False, console_leve
 
 def file_handler(log_file: Path) -> logging.Handler:
     """JSON lines, reopened when logrotate moves the file."""
-    structlog = structlog_module()
-
     from logging.handlers import WatchedFileHandler
 
+    structlog = structlog_module()
     handler = WatchedFileHandler(log_file, encoding="utf-8")
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=foreign_processors(),

@@ -1,7 +1,7 @@
 """The jinja2 environment shared by render and index, and the escaping that keeps titles inert.
 
-jinja2 is imported when a page, an index or the README is first rendered: a cycle with nothing new renders
-none of them, and the commands that only read (check, status) none either.
+jinja2 is imported when a page, an index or the README is first rendered, not with the modules that only
+name page paths (ledger, articles): `check` and `status` never load it.
 """
 
 from __future__ import annotations
