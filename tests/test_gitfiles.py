@@ -1,12 +1,20 @@
 """gitfiles reads HEAD and the clone's settings as git itself does: each answer is checked against git's own
-(`git rev-parse`, `git config --list`) on real repositories."""
+(`git rev-parse`, `git config --list`) on real repositories. The Workspace reads them so, and makes GitPython's
+Repo only when git has to run."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from mirrord.errors import PublishError
 from mirrord.gitfiles import clone_settings, head_commit
+from mirrord.publish import Workspace
+
+from values import mirror
 
 
 def git(repo: Path, *args: str) -> str:
@@ -55,3 +63,17 @@ def test_settings_are_the_values_git_reads(tmp_path):
 
 def test_a_missing_config_has_no_settings(tmp_path):
     assert clone_settings(tmp_path / "config") == {}
+
+
+def test_a_clone_whose_git_folder_was_damaged_fails_as_a_publish_error_when_git_first_runs(tmp_path):
+    """HEAD still reads from its files; the first git command says the clone cannot be used, as a problem a
+    cycle reports (PublishError), not a traceback."""
+    repo = tmp_path / "clone"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    first = commit(repo, "one")
+    shutil.rmtree(repo / ".git" / "objects")
+    workspace = Workspace(repo, mirror(), {}, [])
+    assert workspace.head() == first and "repo" not in workspace.__dict__
+    with pytest.raises(PublishError, match="cannot prepare the working clone"):
+        workspace.commits_since(None)
+    workspace.close()

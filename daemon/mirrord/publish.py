@@ -87,8 +87,13 @@ class Workspace:
 
     @cached_property
     def repo(self) -> git.Repo:
-        """GitPython's Repo of the clone, made when git first has to run."""
-        repo = gitpython().Repo(self.root)
+        """GitPython's Repo of the clone, made when git first has to run. Raise PublishError when the clone
+        is no git repository (a part of its .git removed by hand), as opening it did when it was made there."""
+        module = gitpython()
+        try:
+            repo = module.Repo(self.root)
+        except module.GitError as error:
+            raise PublishError(f"cannot prepare the working clone {self.root}: {error}") from None
         repo.git.update_environment(**self.env)
         return repo
 
