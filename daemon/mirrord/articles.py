@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from urllib.parse import urljoin
 
-from mirrord.budget import extract_within_budget, localize_within_budget
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
 from mirrord.fetch import Fetcher
@@ -61,6 +61,8 @@ async def extract_fetched(candidate: Candidate, page: str | None, mirror: Mirror
     """Return the article of a fetched page (None: of the feed entry's own content), its links to the mirror's
     pages rewritten and its pictures downloaded as the mirror says: the steps `preview` shares with a cycle.
     Raise HeldBack when it would not be published."""
+    from mirrord.budget import extract_within_budget  # its worker processes' machinery: not for a quiet cycle
+
     entry, channel = candidate.entry, candidate.channel
     links = await asyncio.to_thread(links_in, page if page is not None else entry.content_html or "", entry.url,
                                     pages, page_path(channel.name, entry.id)) if mirror.links == "rewrite" else {}
@@ -86,6 +88,22 @@ def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str
     return found
 
 
+def start_workers() -> None:
+    """Start an extraction worker ahead of the first page (see `budget.Workers.prestart`): for a cycle with
+    articles to fetch."""
+    from mirrord.budget import WORKERS
+
+    WORKERS.prestart()
+
+
+def stop_workers() -> None:
+    """Stop the extraction workers, waited for, when a run of its own ends; a run that fetched no article
+    started none, nor loaded their machinery."""
+    budget = sys.modules.get("mirrord.budget")
+    if budget is not None:
+        budget.WORKERS.close()
+
+
 async def fetch_page(url: str, channel: Channel, fetcher: Fetcher) -> str:
     """Return the decoded text of an article's page; redirects may not leave the source's hosts."""
     response = await fetcher.get(url, hosts=channel.rules.hosts)
@@ -97,6 +115,7 @@ async def download_images(article: Article, mirror: Mirror, fetcher: Fetcher, co
     A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it.
     fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public. The HTML and
     the page change in a worker (`budget`); the pictures' bytes stay here."""
+    from mirrord.budget import localize_within_budget
     from mirrord.extract import image_urls
 
     urls = image_urls(article)

@@ -8,12 +8,8 @@ and do not load the HTTP, git, parsing and rendering libraries of a cycle (tests
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
-from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +17,15 @@ from mirrord import __version__
 from mirrord.follow import LEVELS
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mirrord.model import Channel, Config, Failure, Options
     from mirrord.outcome import Report
 
 # In a terminal, `once`'s progress display says the warnings itself (console.CycleProgress); the log's own
-# console lines would say them a second time, raw.
-SILENT = logging.CRITICAL + 10
+# console lines would say them a second time, raw: a level above logging.CRITICAL (50), which `logging` itself
+# is not imported for, as `check` and `status` log nothing.
+SILENT = 60
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 
@@ -37,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "/etc/mirrord/config.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug events too")
     parser.add_argument("--version", action="version", version=f"mirrord {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # prog given: argparse would otherwise lay out the usage line (and import shutil) to name the subcommands
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", prog="mirrord")
     once = commands.add_parser("once", help="one cycle of the named sources (all by default), then exit")
     once.add_argument("sources", nargs="*", metavar="SOURCE", help="names of sources to run")
     once.add_argument("--source", action="append", default=[], metavar="NAME", dest="source_options",
@@ -145,6 +145,8 @@ def command_check(config: Config, args: argparse.Namespace) -> int:
     print(f"{config.path}: OK ({len(config.mirrors)} mirrors, {len(config.sources)} sources)")
     if not args.network:
         return EXIT_OK
+    import logging
+
     from mirrord.log import configure_logging
     from mirrord.netcheck import check_network
 
@@ -160,6 +162,8 @@ def command_check(config: Config, args: argparse.Namespace) -> int:
 def command_preview(config: Config, args: argparse.Namespace) -> int:
     """Print the page a cycle would publish on stdout and the report on stderr; exit 1 when it would be
     held back or could not be fetched."""
+    import logging
+
     from mirrord.log import configure_logging, printable
     from mirrord.preview import preview_article
 
@@ -193,6 +197,8 @@ def pick_channel(config: Config, source_name: str, channel_name: str | None) -> 
 
 
 def command_once(config: Config, args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
     from mirrord.model import Options
     from mirrord.outcome import CycleWatch, record_results, source_results
 
@@ -241,6 +247,8 @@ def command_once(config: Config, args: argparse.Namespace) -> int:
 def run_cycle(config: Config, args: argparse.Namespace, options: Options) -> list[Report]:
     """Run the cycle, its progress shown in a terminal (stopped whatever ends the cycle, Ctrl-C included), its
     events printed otherwise."""
+    import logging
+
     from mirrord.log import configure_logging
     from mirrord.pipeline import run_once
 
@@ -305,6 +313,8 @@ def say(line: str, file=None, lines: bool = False) -> None:
 
 def command_run(config: Config, args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM; a stop that had to abandon a cycle exits at once with 1."""
+    import logging
+
     from mirrord.config import find_config_path, load_config, select_mirrors
     from mirrord.log import configure_logging
     from mirrord.metrics import serve_metrics
@@ -342,6 +352,8 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.follow:
         return follow_log(config, args.level, args.source)
+    from datetime import datetime, timezone
+
     from mirrord.status import as_json, gather, is_troubled
 
     now = datetime.now(timezone.utc)
@@ -350,6 +362,8 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
         sources = [s for s in sources if s.name == args.source]
         mirrors = [m for m in mirrors if m.name == config.sources[args.source].mirror]
     if args.json:
+        import json
+
         from mirrord.log import printable_json
 
         print(printable_json(json.dumps(as_json(sources, mirrors), indent=2, ensure_ascii=False)))

@@ -8,15 +8,18 @@ as rich markup (which could make a hyperlink).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from mirrord.log import add_listener, printable, remove_listener
 from mirrord.status import MirrorStatus, SourceStatus, broken_reason, first_line
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 ATTENTION_STYLES = {"broken": "bold red", "failing": "bold red", "quiet": "yellow", "overdue": "yellow"}
 LEVEL_STYLES = {"debug": "dim", "warning": "yellow", "error": "bold red", "critical": "bold red"}
@@ -179,6 +182,8 @@ class CycleProgress:
     """The progress of `once` in a terminal, one bar per mirror, driven by the status log's events."""
 
     def __init__(self, console: Console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn  # not for status
+
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), console=console)
         self.bars: dict[str, TaskID] = {}

@@ -5,14 +5,13 @@ event passes `redact_secrets` so that no token or password in a URL reaches a lo
 Listeners (metrics, the progress of `once`, the daemon's summary) see each of mirrord's own events,
 so that everything an operator reads is derived from the one stream of events.
 structlog is loaded when a command first logs or configures logging, not when a module asks for its logger:
-`status` and `check` never need it.
+`status` and `check` never need it. It is loaded without rich (see `structlog_module`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import re
 import sys
 from collections.abc import Callable
@@ -90,21 +89,21 @@ def tell_listeners(_logger, _name, event: dict) -> dict:
 
 
 def shared_processors() -> list[Callable]:
-    import structlog
+    structlog = structlog_module()
 
     return [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"), redact_secrets]
 
 
 def foreign_processors() -> list[Callable]:
-    import structlog
+    structlog = structlog_module()
 
     return [structlog.stdlib.add_logger_name, *shared_processors()]
 
 
 def configure_logging(log_file: Path | None, verbose: bool = False, console_level: int = logging.INFO) -> None:
     """Send events to the status log (JSON lines) and to stderr (console style on a terminal)."""
-    import structlog
+    structlog = structlog_module()
 
     handlers: list[logging.Handler] = [console_handler(logging.DEBUG if verbose else console_level)]
     if log_file is not None:
@@ -129,9 +128,10 @@ def configure_logging(log_file: Path | None, verbose: bool = False, console_leve
 
 def file_handler(log_file: Path) -> logging.Handler:
     """JSON lines, reopened when logrotate moves the file."""
-    import structlog
+    from logging.handlers import WatchedFileHandler
 
-    handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    structlog = structlog_module()
+    handler = WatchedFileHandler(log_file, encoding="utf-8")
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=foreign_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -145,7 +145,7 @@ def json_line(event: dict, **options) -> str:
 
 
 def console_handler(level: int) -> logging.Handler:
-    import structlog
+    structlog = structlog_module()
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
@@ -168,9 +168,24 @@ class Logger:
 
 @cache
 def structlog_logger() -> Any:
-    import structlog
+    return structlog_module().get_logger("mirrord")
 
-    return structlog.get_logger("mirrord")
+
+@cache
+def structlog_module() -> Any:
+    """Return structlog, imported with rich kept out of it: structlog's package imports its console module,
+    which imports rich (some 40 ms) for tracebacks mirrord does not use (its console lines show plain ones).
+    Where rich is loaded already (the progress display of `once` in a terminal), structlog takes it as it is."""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        import structlog
+
+        return structlog
+    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` fails: structlog goes without
+    try:
+        import structlog
+    finally:
+        del sys.modules["rich"]
+    return structlog
 
 
 def get_logger() -> Logger:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 
-from mirrord.articles import Fetched, fetch_article
-from mirrord.budget import WORKERS
+from mirrord.articles import Fetched, fetch_article, start_workers, stop_workers
 from mirrord.channels import discover_channel, save_validators
 from mirrord.commit import commit_plan
 from mirrord.credentials import secrets_of
@@ -64,7 +63,7 @@ def run_once(config: Config, source_names: list[str], options: Options, fetcher:
             return asyncio.run(run_mirrors(config, by_mirror, options, opened, fetcher))
     finally:
         if fetcher is None:  # a run of its own (`once`): its extraction workers end with it, waited for
-            WORKERS.close()
+            stop_workers()
 
 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,
@@ -175,7 +174,7 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
                  error=f"{left} more new articles than max_new: left for the next cycles")
     pages = page_urls(view, plan)
     if plan.candidates:
-        WORKERS.prestart()
+        start_workers()
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
     validators = {channel: response for channel, (_, response) in read}
     first = remember(mirror, results, state, datetime.now(timezone.utc))

@@ -2,7 +2,9 @@
 
 Git runs through its command line (GitPython's `repo.git`), and each cycle opens and closes its
 own Repo, because GitPython leaks in long-running processes. Only the paths a cycle changed are
-staged: a mirror of 100k pages must not be scanned to commit 50.
+staged: a mirror of 100k pages must not be scanned to commit 50. GitPython is imported, and the Repo
+made, when git first has to run: HEAD and the clone's settings are read from its files (`gitfiles`), so
+that a cycle with nothing new loads neither.
 """
 
 from __future__ import annotations
@@ -10,18 +12,22 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from functools import cached_property
 from pathlib import Path
-
-import git
-from git.refs.symbolic import SymbolicReference
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
+from mirrord.gitfiles import clone_settings, head_commit
 from mirrord.gitstreams import batch_contents, fast_import_stream
 from mirrord.ledgerfile import LEDGER_DIR
 from mirrord.log import get_logger
 from mirrord.model import Mirror, PageFile
+
+if TYPE_CHECKING:
+    import git
 
 log = get_logger()
 REMOTE_PREFIX = "mirrord-"
@@ -47,16 +53,24 @@ class RemoteMoved(PublishError):
     """The remote has commits we do not have: fetch and rebase, never force."""
 
 
+def gitpython() -> ModuleType:
+    """Return GitPython, imported when git first has to run (also in an `except` clause, evaluated only when
+    something was raised)."""
+    import git
+
+    return git
+
+
 def read_remote(mirror: Mirror, url: str, state_dir: Path, environ: dict[str, str] | None = None) -> str | None:
     """Return the commit of the mirror's branch on the remote at url (None when it has no such branch yet),
     read with `git ls-remote` and the credentials a push would use; it changes nothing anywhere.
     Raise PublishError with git's reason, no secret in it, when the remote cannot be read."""
     environ = dict(os.environ if environ is None else environ)
-    runner = git.Git()
+    runner = gitpython().Git()
     runner.update_environment(**git_environment(mirror, state_dir, environ))
     try:
         answer = runner.ls_remote(url, f"refs/heads/{mirror.branch}")
-    except git.GitCommandError as error:
+    except gitpython().GitCommandError as error:
         raise PublishError(git_reason(error, secrets_of(mirror, environ))) from None
     return answer.split()[0] if answer.strip() else None
 
@@ -69,10 +83,23 @@ class Workspace:
         self.mirror = mirror
         self.secrets = secrets
         self.env = env
-        self.repo = git.Repo(root)
-        self.git = self.repo.git
-        self.git.update_environment(**env)
         self.files = CloneFiles(root, mirror.name)
+
+    @cached_property
+    def repo(self) -> git.Repo:
+        """GitPython's Repo of the clone, made when git first has to run. Raise PublishError when the clone
+        is no git repository (a part of its .git removed by hand), as opening it did when it was made there."""
+        module = gitpython()
+        try:
+            repo = module.Repo(self.root)
+        except module.GitError as error:
+            raise PublishError(f"cannot prepare the working clone {self.root}: {error}") from None
+        repo.git.update_environment(**self.env)
+        return repo
+
+    @property
+    def git(self) -> git.Git:
+        return self.repo.git
 
     @classmethod
     def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None,
@@ -85,7 +112,7 @@ class Workspace:
         try:
             if not (root / ".git").is_dir():
                 root.mkdir(parents=True, exist_ok=True)
-                git.Repo.init(root, initial_branch=mirror.branch).close()
+                gitpython().Repo.init(root, initial_branch=mirror.branch).close()
             remove_stale_locks(root / ".git")
             workspace = cls(root, mirror, git_environment(mirror, state_dir, environ), secrets)
             settings = workspace.settings()
@@ -95,13 +122,14 @@ class Workspace:
             if workspace.head() is None:
                 workspace.adopt_remote_history(shallow)
                 workspace.report_links(None)
-        except (OSError, git.GitError) as error:
+        except (OSError, gitpython().GitError) as error:
             reason = without_secrets(str(error), secrets)
             raise PublishError(f"cannot prepare the working clone {root}: {reason}") from None
         return workspace
 
     def close(self) -> None:
-        self.repo.close()
+        if "repo" in self.__dict__:
+            self.repo.close()
 
     def message(self, error: git.GitCommandError) -> str:
         return git_reason(error, self.secrets)
@@ -147,9 +175,7 @@ class Workspace:
         """Return the clone's own settings (`.git/config`) as `section.subsection.key` -> last value (section
         and key in lower case, as git compares them), read without running git: a cycle with nothing new
         must not pay a git process for each setting."""
-        with self.repo.config_reader("repository") as reader:
-            return {f"{section_key(section)}.{key.lower()}": values[-1] for section in reader.sections()
-                    for key, values in reader.items_all(section) if values}
+        return clone_settings(self.root / ".git" / "config")
 
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
@@ -162,7 +188,7 @@ class Workspace:
         for name, _ in self.remote_names()[:1]:
             try:
                 self.git.fetch("-q", *(["--depth", "1"] if shallow else []), name, self.mirror.branch)
-            except git.GitCommandError:
+            except gitpython().GitCommandError:
                 return
             if shallow and self.tree("FETCH_HEAD", LEDGER_DIR):
                 self.leave_out_pages()
@@ -181,7 +207,7 @@ class Workspace:
             if not self.git.ls_remote(remote, f"refs/heads/{self.mirror.branch}").strip():
                 return None
             self.git.fetch("-q", remote, self.mirror.branch)
-        except git.GitCommandError as error:
+        except gitpython().GitCommandError as error:
             raise PublishError(f"could not fetch from the remote: {self.message(error)}") from None
         return self.git.rev_parse("FETCH_HEAD")
 
@@ -232,10 +258,7 @@ class Workspace:
     def head(self) -> str | None:
         """Return HEAD's commit, None before the first one; read from the refs without running git, as a
         cycle asks several times."""
-        try:
-            return SymbolicReference.dereference_recursive(self.repo, "HEAD")
-        except ValueError:
-            return None
+        return head_commit(self.root / ".git")
 
     def read(self, path: str) -> bytes | None:
         """Return a file of the clone; None when it is missing or not a regular file inside the clone. A page
@@ -341,7 +364,7 @@ class Workspace:
             if parent and not merge and self.same_tree(created, parent):
                 self.git.update_ref(f"refs/heads/{self.mirror.branch}", parent, created)
                 created = None
-        except git.GitCommandError as error:
+        except gitpython().GitCommandError as error:
             raise PublishError(f"git commit failed in {self.root}: {self.message(error)}") from None
         finally:
             stream.unlink(missing_ok=True)
@@ -369,7 +392,7 @@ class Workspace:
         force = [f"--force-with-lease={ref}:{lease}"] if lease else []
         try:
             self.git.push("--porcelain", *force, remote, f"HEAD:{ref}")
-        except git.GitCommandError as error:
+        except gitpython().GitCommandError as error:
             reason = self.message(error)
             raise (RemoteMoved if MOVED.search(reason) else PublishError)(reason) from None
 
@@ -387,10 +410,10 @@ class Workspace:
             else:
                 self.settle_conflicts(self.git.merge("--no-edit", "-X", "ours", "FETCH_HEAD", **UNCHECKED)[0], "HEAD",
                                       lambda: self.git.commit("-q", "--no-edit", "--no-verify", **UNCHECKED)[0])
-        except (git.GitCommandError, PublishError) as error:
+        except (gitpython().GitCommandError, PublishError) as error:
             self.git.rebase("--abort", **UNCHECKED)
             self.git.merge("--abort", **UNCHECKED)
-            reason = self.message(error) if isinstance(error, git.GitCommandError) else str(error)
+            reason = self.message(error) if isinstance(error, gitpython().GitCommandError) else str(error)
             raise PublishError(f"could not bring in the remote's new commits: {reason}") from None
         self.report_links(before)
 
@@ -438,12 +461,6 @@ def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
     """Return git's own reason for a failure, on one line, with no secret in it."""
     text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
     return without_secrets(text, secrets)
-
-
-def section_key(section: str) -> str:
-    """Return a config section as git names it in keys: `remote "origin"` -> `remote.origin`."""
-    name, _, subsection = section.partition(" ")
-    return ".".join([name.lower(), subsection.strip('"')] if subsection else [name.lower()])
 
 
 def remove_stale_locks(git_dir: Path) -> None:

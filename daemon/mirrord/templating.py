@@ -1,4 +1,8 @@
-"""The jinja2 environment shared by render and index, and the escaping that keeps titles inert."""
+"""The jinja2 environment shared by render and index, and the escaping that keeps titles inert.
+
+jinja2 is imported when a page, an index or the README is first rendered, not with the modules that only
+name page paths (ledger, articles): `check` and `status` never load it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import html
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TITLE_LIMIT = 300
 MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()#!|~])")
@@ -16,6 +22,8 @@ MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()#!|~])")
 @lru_cache(maxsize=16)
 def environment(templates: Path | None) -> jinja2.Environment:
     """Return the environment for a mirror: its own templates folder first, then the built-in ones."""
+    import jinja2
+
     loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("mirrord", "templates")]
     if templates is not None:
         loaders.insert(0, jinja2.FileSystemLoader(templates))
