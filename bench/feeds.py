@@ -1,9 +1,10 @@
 """What a channel's feed adds to a commit, and what `mirrord rebuild` costs, on a channel of KEEP live pages.
 
-A commit that changes a channel writes its feed again: the channel's KEEP newest pages are read from the
-clone, their blocks taken back and rendered as Atom. Compared in the same run with what that commit did
-before feeds, for one new article: render its page and the channel's index. Then one `rebuild` pass over
-the same pages (render every page again and compare it with the clone), per page.
+A commit that changes a channel writes its feed again: the old feed's entries are carried as they are, the new
+pages' made from their blocks; a feed written whole (the first, or after `rebuild`) reads the channel's KEEP
+newest pages from the clone, takes their blocks back and renders them as Atom. Compared in the same run with
+what that commit did before feeds, for one new article: render its page and the channel's index. Then one
+`rebuild` pass over the same pages (render every page again and compare it with the clone), per page.
 Prints medians of REPEATS rounds and the ratio feed / (page + index).
 Run: python bench/feeds.py [REPEATS] [KEEP]   e.g. python bench/feeds.py 5 300
 """
@@ -68,14 +69,17 @@ def main() -> None:
         workspace.commit(files, [], "seed")
         newest = article(keep)
         feed = median_seconds(repeats, lambda: channel_feed(mirror, "Channel", "ch", rows, workspace, {}))
+        old = channel_feed(mirror, "Channel", "ch", rows[1:], workspace, {})
+        carried = median_seconds(repeats, lambda: channel_feed(mirror, "Channel", "ch", rows, workspace, {}, old))
         before = median_seconds(repeats, lambda: (render_page(newest, mirror), render_index(mirror, "Channel", rows)))
         rebuild = median_seconds(repeats, lambda: rendered_pages(replace(mirror, footer="x"), rows, workspace,
                                                                  Report("bench")))
         workspace.close()
     print(f"channel of {keep} pages, median of {repeats}:")
-    print(f"  feed written again        {feed * 1000:8.1f} ms")
+    print(f"  feed written whole        {feed * 1000:8.1f} ms (a new feed, or after rebuild)")
+    print(f"  feed with one new entry   {carried * 1000:8.1f} ms (the others carried from the old feed)")
     print(f"  new page + index (before) {before * 1000:8.1f} ms")
-    print(f"  ratio feed / (page + index): {feed / before:.1f}")
+    print(f"  ratio feed / (page + index): {feed / before:.1f} whole, {carried / before:.1f} carried")
     print(f"  rebuild, every page again {rebuild * 1000:8.1f} ms ({rebuild / keep * 1000:.2f} ms a page)")
 
 

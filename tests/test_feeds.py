@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import feedparser
 
-from mirrord.feeds import FeedEntry, from_feed, render_feed
+from mirrord.feeds import FeedEntry, assembled, entry_id, entry_xml, from_feed, render_feed, written_entries
 from mirrord.index import parse_index
 from mirrord.pageblocks import marked_block
 
@@ -130,3 +131,31 @@ def test_addresses_relative_to_the_page_become_relative_to_the_feed():
     assert rebased == ('<div>\n<p><img src="../pages/local/a.files/1.jpg" alt=""> '
                        '<a href="../pages/local/../world/b.md">b</a> <a href="https://example.org/x">x</a> '
                        '<a href="#n1">1</a></p>\n</div>')
+
+
+def entries_of_a_feed() -> list[FeedEntry]:
+    return [FeedEntry(f"pages/c/a{n}.md", f"Title {n} & <b>", f"https://example.org/a?n={n}&x=<1>",
+                      datetime(2026, 1, 1, n, tzinfo=timezone.utc), f"<div>\n<p>text {n} &amp; more</p>\n</div>")
+            for n in range(4)]
+
+
+def test_a_feed_written_again_carries_its_entries_and_is_the_feed_rendered_whole():
+    mirror, entries = values.mirror(public_url=PUBLIC_URL), entries_of_a_feed()
+    old = render_feed(mirror, "c", "Channel", entries[1:])
+
+    carried = written_entries(old, mirror, "c", "Channel")
+    again = assembled(mirror, "c", "Channel", [entry_xml(entries[0], mirror)]
+                      + [carried[entry_id(entry.url)] for entry in entries[1:]])
+
+    assert set(carried) == {entry_id(entry.url) for entry in entries[1:]}
+    assert again == render_feed(mirror, "c", "Channel", entries)
+
+
+def test_no_entry_is_carried_from_a_feed_whose_own_elements_change():
+    mirror = values.mirror(public_url=PUBLIC_URL)
+    old = render_feed(mirror, "c", "Channel", entries_of_a_feed())
+
+    assert written_entries(old, replace(mirror, public_url="https://elsewhere.example/m"), "c", "Channel") == {}
+    assert written_entries(old, replace(mirror, title="Another"), "c", "Channel") == {}
+    assert written_entries(old, mirror, "c", "Renamed") == {}
+    assert written_entries(None, mirror, "c", "Channel") == {}

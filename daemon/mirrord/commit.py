@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mirrord.feeds import feed_entry, feed_path, render_feed
+from mirrord.feeds import EntryXml, assembled, entry_id, entry_xml, feed_entry, feed_path, written_entries
 from mirrord.index import index_path, render_index, render_readme
 from mirrord.ledger import CommitPlan
 from mirrord.ledgerfile import LEDGER_DIR, ledger_path, order, parse_ledger, render_ledger, updated_ledger
@@ -99,19 +99,30 @@ def changed_feeds(mirror: Mirror, sources: list[Source], shown: dict[str, list[L
             old = workspace.read(path)
             if (channel.name in channels or old is None) and rows:
                 data = channel_feed(mirror, f"{source.title} · {channel.title}", channel.name, rows, workspace,
-                                    written)
+                                    written, old)
                 if data is not None and data != old:
                     changed.append(PageFile(path, data))
     return changed
 
 
 def channel_feed(mirror: Mirror, title: str, channel: str, rows: list[LedgerRow], workspace: Workspace,
-                 written: dict[str, bytes]) -> bytes | None:
-    """Return the feed of a channel's newest `keep` pages (all with keep = 0); None when none can be read."""
+                 written: dict[str, bytes], old: bytes | None = None) -> bytes | None:
+    """Return the feed of a channel's newest `keep` pages (all with keep = 0); None when none can be read.
+    The entries of the old feed are carried as they are, but for the pages this commit writes."""
     newest = sorted(rows, key=order, reverse=True)[:mirror.keep or None]
-    entries = [entry for row in newest
-               if (entry := feed_entry(row, page_text(row.path, workspace, written), mirror))]
-    return render_feed(mirror, channel, title, entries) if entries else None
+    carried = written_entries(old, mirror, channel, title)
+    entries = [entry for row in newest if (entry := feed_entry_xml(row, mirror, workspace, written, carried))]
+    return assembled(mirror, channel, title, entries) if entries else None
+
+
+def feed_entry_xml(row: LedgerRow, mirror: Mirror, workspace: Workspace, written: dict[str, bytes],
+                   carried: dict[str, EntryXml]) -> EntryXml | None:
+    """Return a page's feed entry: carried from the old feed, or made from the page (None when it cannot be
+    read)."""
+    if row.path not in written and (entry := carried.get(entry_id(row.url))):
+        return entry
+    entry = feed_entry(row, page_text(row.path, workspace, written), mirror)
+    return entry_xml(entry, mirror) if entry else None
 
 
 def page_text(path: str, workspace: Workspace, written: dict[str, bytes]) -> str:
