@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -114,9 +115,8 @@ def test_blocks_with_fewer_tags_than_the_bound_are_kept_as_they_are_and_others_a
     assert bounded(deep) == bound_depth(deep) != deep
 
 
-def test_a_real_cycle_publishes_deep_and_huge_pages_and_the_rest(tmp_path, site):
-    """`mirrord once`, as a process, against pages 3,000 and 100,000 elements deep (33 kB and 1.1 MB)."""
-    articles = {"deep": nested(3_000), "huge": nested(100_000), "plain": nested(1)}
+def channel_of(articles: dict[str, str], site, tmp_path: Path, mirror_keys: str = "") -> tuple[Path, Path]:
+    """Serve the pages (slug -> HTML) and a listing of them; return a config mirroring them and its remote."""
     for slug, page in articles.items():
         site.add(f"/news/{slug}.html", page)
     links = "".join(f'<li><a href="/news/{slug}.html">{slug}</a></li>' for slug in articles)
@@ -124,9 +124,16 @@ def test_a_real_cycle_publishes_deep_and_huge_pages_and_the_rest(tmp_path, site)
     remote = bare_repository(tmp_path / "remote.git")
     config = tmp_path / "mirrord.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n[http]\nretries = 0\n[mirror.news]\n'
-                      f'remotes = ["{remote}"]\nbody = "markdown"\n[source.site]\ncontent = "div.body"\n'
+                      f'remotes = ["{remote}"]\n{mirror_keys}[source.site]\ncontent = "div.body"\n'
                       f'[source.site.channel.latest]\nurl = "{site.url("/news/")}"\nitems = "ul.news a"\n',
                       encoding="utf-8")
+    return config, remote
+
+
+def test_a_real_cycle_publishes_deep_and_huge_pages_and_the_rest(tmp_path, site):
+    """`mirrord once`, as a process, against pages 3,000 and 100,000 elements deep (33 kB and 1.1 MB)."""
+    articles = {"deep": nested(3_000), "huge": nested(100_000), "plain": nested(1)}
+    config, remote = channel_of(articles, site, tmp_path, 'body = "markdown"\n')
     run = mirrord(config, "once", timeout=120)
     assert run.code == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
@@ -149,14 +156,7 @@ def test_once_leaves_no_worker_behind(tmp_path, site):
     """The extraction workers end with `once`, waited for: left behind, they would run on unwatched, and their
     CPU and memory would count for no one (bench/cold.py's figures missed them). (git's local transport
     leaves its `sh` to finish alone after ls-remote: git's, not mirrord's.)"""
-    site.add("/news/plain.html", nested(1))
-    site.add("/news/", '<html><body><ul class="news"><li><a href="/news/plain.html">plain</a></li></ul></body></html>')
-    remote = bare_repository(tmp_path / "remote.git")
-    config = tmp_path / "mirrord.toml"
-    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[http]\nretries = 0\n[mirror.news]\n'
-                      f'remotes = ["{remote}"]\n[source.site]\ncontent = "div.body"\n'
-                      f'[source.site.channel.latest]\nurl = "{site.url("/news/")}"\nitems = "ul.news a"\n',
-                      encoding="utf-8")
+    config, remote = channel_of({"plain": nested(1)}, site, tmp_path)
     done = subprocess.run([sys.executable, "-c", LEFT_BEHIND, sys.executable, "-m", "mirrord", "-c", str(config),
                            "once"], capture_output=True, text=True, timeout=120)
     code, *left = done.stdout.split()
