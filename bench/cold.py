@@ -2,14 +2,15 @@
 each answer, `[http] concurrency = per_host = 16`: mirrord `once` against a seed-style pipeline (sequential
 requests + BeautifulSoup html.parser, prettify, one `git add -A && git commit && git push`) in the same run.
 
-Each article page is realistic noise (60 inline scripts, a 120-link nav, two 60-item related lists, a style
-block) around `div.featured_image` and `div.post_content`. Printed, medians of REPEATS runs: walls, CPU (user +
-sys of the process and of every process it started, its extraction workers and git), CPU per article (the
-cold cycle's CPU less that of a cycle with nothing new, all 304, over the articles; and without the QR
-code's share, which the issue measures apart), the start-up of `--version`, `check` and `status`, the
-cost of one QR code, the latency bound (requests x latency / requests in flight) and the ratios; with
-mirrord's HTTP client alone (its Fetcher fetching the same pages, in a process of its own, its imports left
-out) and a plain-socket client as the floor of HTTP alone (bench/http_client.py compares the two closer).
+Each article page is realistic noise (60 inline scripts, a 120-link nav, two 60-item related lists, a style block)
+around `div.featured_image` and `div.post_content`. Printed, medians of REPEATS runs: walls, CPU (user + sys of the
+process and of every process it started, its extraction workers and git), CPU per article (the cold cycle's CPU
+less that of a cycle with nothing new, all 304, over the articles; and without the QR code's share, which the issue
+measures apart; and what one article more costs, the slope from a cold cycle of half the articles, the fixed costs
+of a cycle that fetches set apart), the start-up of `--version`, `check` and `status`, the cost of one QR code, the
+latency bound (requests x latency / requests in flight) and the ratios; with mirrord's HTTP client alone (its
+Fetcher fetching the same pages, in a process of its own, its imports left out) and a plain-socket client as the
+floor of HTTP alone (bench/http_client.py compares the two closer).
 
 Run: python bench/cold.py [--repeats N] [--rev COMMIT]  (--rev: mirrord's code at that commit, e.g. 9a5543b,
 for the figures before a change; needs `pip install -e '.[bench]'`)
@@ -133,7 +134,8 @@ def serve(site: dict[str, bytes], latency: float) -> ThreadingHTTPServer:
     return server
 
 
-def write_config(folder: Path, port: int) -> Path:
+def write_config(folder: Path, port: int, max_new: int | None = None) -> Path:
+    """Write the mirror's config; with max_new, each channel's newest max_new articles only."""
     remote = folder / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
     channels = "".join(f'[source.site.channel.c{n}]\nurl = "http://127.0.0.1:{port}/c{n}/"\nitems = "ul.articles a"\n\n'
@@ -145,7 +147,8 @@ def write_config(folder: Path, port: int) -> Path:
                       # the seed-style baseline's work: links and pictures left pointing at the site
                       f'links = "keep"\nimages = "hotlink"\n\n'
                       f'[source.site]\nhosts = ["127.0.0.1"]\ncontent = "div.post_content"\n'
-                      f'lead = "div.featured_image"\n\n{channels}', encoding="utf-8")
+                      f'lead = "div.featured_image"\n{f"max_new = {max_new}" if max_new else ""}\n\n{channels}',
+                      encoding="utf-8")
     return config
 
 
@@ -293,6 +296,8 @@ def one_round(site: dict[str, bytes], latency: float, env: dict[str, str], tmp: 
         config = write_config(folder, port)
         figures["wall"], figures["cpu"], _ = run_measured(mirrord + ["-c", str(config), "once"], env)
         figures["warm wall"], figures["warm cpu"], _ = run_measured(mirrord + ["-c", str(config), "once"], env)
+        half = write_config(Path(tempfile.mkdtemp(dir=tmp)), port, max_new=ARTICLES // 2)
+        _, figures["half cpu"], _ = run_measured(mirrord + ["-c", str(half), "once"], env)
         for command in ("check", "status"):
             figures[f"{command} wall"], _, _ = run_measured(mirrord + ["-c", str(config), command], env)
         figures["--version wall"], _, _ = run_measured(mirrord + ["--version"], env)
@@ -316,10 +321,13 @@ def report(latency: float, rounds: list[dict[str, float]], qr_ms: float) -> None
     bound = requests * latency / IN_FLIGHT
     per_article = (med["cpu"] - med["warm cpu"]) / articles * 1000
     apart = per_article - qr_ms
+    marginal = (med["cpu"] - med["half cpu"]) / (articles - CHANNELS * (ARTICLES // 2)) * 1000
     print(f"\nadded latency {latency * 1000:.0f} ms, medians of {len(rounds)} runs, {articles} articles, "
           f"{requests} requests")
     print(f"  mirrord once, cold:        {med['wall']:6.2f} s wall  {med['cpu']:6.2f} s CPU  "
           f"({per_article:.2f} ms CPU per article beyond a cycle with nothing new, {apart:.2f} ms QR codes apart)")
+    print(f"  one article more:          {marginal:6.2f} ms CPU (the slope from a cold cycle of half the articles: "
+          f"what a cycle's fixed costs leave per article)")
     print(f"  mirrord once, nothing new: {med['warm wall'] * 1000:6.0f} ms wall  {med['warm cpu'] * 1000:4.0f} ms CPU")
     print(f"  start-up: --version {med['--version wall'] * 1000:.0f} ms, check {med['check wall'] * 1000:.0f} ms, "
           f"status {med['status wall'] * 1000:.0f} ms wall; QR code {qr_ms:.2f} ms CPU each")
