@@ -1,5 +1,5 @@
 """Allows `python -m mirrord`."""
 
-from mirrord.cli import main
+from mirrord.cli import run
 
-raise SystemExit(main())
+run()
