@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mirrord.feeds import EntryXml, assembled, entry_id, entry_xml, feed_entry, feed_path, written_entries
+from mirrord.gitimport import Import
 from mirrord.index import index_path, render_index, render_readme
 from mirrord.ledger import CommitPlan
 from mirrord.ledgerfile import LEDGER_DIR, ledger_path, order, parse_ledger, render_ledger, updated_ledger
@@ -37,6 +38,18 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled:
     """Write and commit what the plan says, and record its ledger rows; `sources` are all the mirror's, `polled`
     those of this cycle. Raise PublishError if git fails."""
     files = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
+    importing = workspace.start_commit(files) if files else None
+    try:
+        return commit_files(plan, mirror, sources, polled, workspace, state, now, files, importing)
+    finally:
+        if importing is not None:
+            importing.close()
+
+
+def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled: list[Source], workspace: Workspace,
+                 state: State, now: datetime, files: list[PageFile], importing: Import | None) -> Committed:
+    """Commit the pages in files with the indexes, ledger, feeds and README they change, through importing (the
+    import their contents are on their way to), and record the plan's rows."""
     indexes = changed_indexes(mirror, sources, plan.shown, workspace, checked(plan, polled))
     files += indexes + ledger_files(plan, mirror, workspace, state, now)
     if not (files or plan.deleted or plan.merge):
@@ -50,7 +63,7 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled:
     published = len(plan.articles) + sum(file.path.endswith(".md") for file in plan.carried)
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=published,
                                            pruned=len(plan.deleted))
-    commit = workspace.commit(files, plan.deleted, message, plan.merge)
+    commit = workspace.commit(files, plan.deleted, message, plan.merge, importing)
     state.finish_cycle(mirror.name, commit)
     state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR), workspace.head())
     for article in plan.articles:

@@ -12,9 +12,11 @@ from mirrord.model import PageFile
 
 
 def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], deleted: list[str], message: str,
-                       environment: dict[str, str], merge: str | None = None) -> bytes:
+                       environment: dict[str, str], merge: str | None = None,
+                       marks: dict[str, int] | None = None) -> bytes:
     """Return the `git fast-import` commands of one commit: the files, the deletions, on top of parent (and
-    merging the commit `merge` when given)."""
+    merging the commit `merge` when given). A file whose path is in marks names the blob sent before under
+    that mark (`blob_stream`); the others carry their data."""
     when = f"{int(time.time())} +0000"
     author = f"{environment['GIT_AUTHOR_NAME']} <{environment['GIT_AUTHOR_EMAIL']}> {when}"
     committer = f"{environment['GIT_COMMITTER_NAME']} <{environment['GIT_COMMITTER_EMAIL']}> {when}"
@@ -25,9 +27,21 @@ def fast_import_stream(ref: str, parent: str | None, files: list[PageFile], dele
     if merge:
         parts.append(f"merge {merge}\n".encode())
     parts += [f"D {quoted_path(path)}\n".encode() for path in deleted]
+    marks = marks or {}
     for file in files:
-        parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
+        if file.path in marks:
+            parts.append(f"M 100644 :{marks[file.path]} {quoted_path(file.path)}\n".encode())
+        else:
+            parts += [f"M 100644 inline {quoted_path(file.path)}\ndata {len(file.data)}\n".encode(), file.data, b"\n"]
     return b"".join(parts)
+
+
+def blob_stream(files: list[PageFile]) -> tuple[bytes, dict[str, int]]:
+    """Return the `git fast-import` commands giving git these files' contents ahead of a commit, and the mark
+    of each path."""
+    marks = {file.path: number for number, file in enumerate(files, 1)}
+    return b"".join(b"blob\nmark :%d\ndata %d\n%s\n" % (marks[file.path], len(file.data), file.data)
+                    for file in files), marks
 
 
 def batch_contents(answer: bytes, count: int) -> list[bytes | None]:

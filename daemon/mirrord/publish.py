@@ -21,6 +21,7 @@ from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
 from mirrord.gitfiles import clone_settings, head_commit
+from mirrord.gitimport import Import
 from mirrord.gitstreams import batch_contents, fast_import_stream
 from mirrord.ledgerfile import LEDGER_DIR
 from mirrord.log import get_logger
@@ -346,28 +347,32 @@ class Workspace:
             log.warning("clone.unsafe_file", mirror=self.mirror.name, path="",
                         error=f"{len(links) - LINKS_LOGGED} more symbolic links or submodules came from a remote")
 
-    def commit(self, files: list[PageFile], deleted: list[str], message: str, merge: str | None = None) -> str | None:
+    def start_commit(self, pages: list[PageFile]) -> Import:
+        """Start the next commit's `git fast-import`, these pages' contents sent to it while the rest of the
+        commit is made (see `gitimport`); `commit` ends it."""
+        return Import(self.root, {**os.environ, **self.env}, pages)
+
+    def commit(self, files: list[PageFile], deleted: list[str], message: str, merge: str | None = None,
+               started: Import | None = None) -> str | None:
         """Commit the files written and the paths deleted on top of HEAD (merging the commit `merge` when
-        given). Return the commit, None if the tree did not change.
+        given), through the import `started` when given. Return the commit, None if the tree did not change.
 
         The commit is built by `git fast-import` from HEAD's trees and the changed paths alone, without
         the index: its cost follows what changed, not how many pages the mirror holds. The index is left
         behind and brought back only when a worktree command needs it (`sync_index`)."""
         parent = self.head()
-        stream = self.root / ".git" / "mirrord-import"
-        stream.write_bytes(fast_import_stream(f"refs/heads/{self.mirror.branch}", parent, files, deleted, message,
-                                              self.env, merge))
+        importing = started or self.start_commit([])
+        failure = importing.finish(fast_import_stream(f"refs/heads/{self.mirror.branch}", parent, files, deleted,
+                                                      message, self.env, merge, importing.marks))
+        if failure:
+            raise PublishError(f"git commit failed in {self.root}: {without_secrets(failure, self.secrets)}")
         try:
-            with open(stream, "rb") as commands:
-                self.git.fast_import("--quiet", istream=commands)
             created = self.head()
             if parent and not merge and self.same_tree(created, parent):
                 self.git.update_ref(f"refs/heads/{self.mirror.branch}", parent, created)
                 created = None
         except gitpython().GitCommandError as error:
             raise PublishError(f"git commit failed in {self.root}: {self.message(error)}") from None
-        finally:
-            stream.unlink(missing_ok=True)
         (self.root / ".git" / WRITING_MARKER).unlink(missing_ok=True)
         (self.root / ".git" / STALE_INDEX_MARKER).touch()
         if created:
