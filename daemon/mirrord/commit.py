@@ -6,6 +6,10 @@ between is settled on the next run (`State.settle_cycle`): recorded if the commi
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,22 +40,48 @@ class Committed:
 def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled: list[Source], workspace: Workspace,
                 state: State, now: datetime) -> Committed:
     """Write and commit what the plan says, and record its ledger rows; `sources` are all the mirror's, `polled`
-    those of this cycle. Raise PublishError if git fails."""
-    files = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
-    importing = workspace.start_commit(files) if files else None
+    those of this cycle. Raise PublishError if git fails.
+
+    The pages go ahead of the rest: git takes their contents (`Workspace.start_commit`) and the clone's files
+    are written, in threads, while the indexes, feeds and ledger are made; a burst of file creations can take
+    tenths of a second on a busy disk."""
+    pages = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
+    if not pages:
+        return commit_files(plan, mirror, sources, polled, workspace, state, now, Ahead())
+    ahead = Ahead(workspace.start_commit(pages), in_background(workspace.write, pages, []), pages)
     try:
-        return commit_files(plan, mirror, sources, polled, workspace, state, now, files, importing)
+        return commit_files(plan, mirror, sources, polled, workspace, state, now, ahead)
     finally:
-        if importing is not None:
-            importing.close()
+        ahead.close()
+
+
+@dataclass
+class Ahead:
+    """The pages of a commit on their way: to git (`importing`) and to the clone's files (`writing`)."""
+
+    importing: Import | None = None
+    writing: Future | None = None
+    pages: list[PageFile] = field(default_factory=list)
+
+    def written(self) -> None:
+        """Wait for the pages' files; raise what writing them raised."""
+        if self.writing is not None:
+            self.writing.result()
+
+    def close(self) -> None:
+        """End what a commit that was not made left running."""
+        if self.writing is not None:
+            futures.wait([self.writing])
+        if self.importing is not None:
+            self.importing.close()
 
 
 def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled: list[Source], workspace: Workspace,
-                 state: State, now: datetime, files: list[PageFile], importing: Import | None) -> Committed:
-    """Commit the pages in files with the indexes, ledger, feeds and README they change, through importing (the
-    import their contents are on their way to), and record the plan's rows."""
+                 state: State, now: datetime, ahead: Ahead) -> Committed:
+    """Commit the pages gone ahead with the indexes, ledger, feeds and README they change, and record the
+    plan's rows."""
     indexes = changed_indexes(mirror, sources, plan.shown, workspace, checked(plan, polled))
-    files += indexes + ledger_files(plan, mirror, workspace, state, now)
+    files = ahead.pages + indexes + ledger_files(plan, mirror, workspace, state, now)
     if not (files or plan.deleted or plan.merge):
         state.record_cycle(plan.new_rows, plan.pruned_rows, "")
         return Committed()
@@ -59,11 +89,12 @@ def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled
     files += changed_feeds(mirror, sources, plan.shown, workspace, written, indexed_channels(indexes))
     files.append(readme_file(mirror, sources, plan.shown, now))
     state.begin_cycle(mirror.name, plan.base or workspace.head(), plan.new_rows, plan.pruned_rows)
-    workspace.write(files, plan.deleted)
+    workspace.write(files[len(ahead.pages):], plan.deleted)
+    ahead.written()
     published = len(plan.articles) + sum(file.path.endswith(".md") for file in plan.carried)
     message = mirror.commit_message.format(time=now.strftime("%Y-%m-%d %H:%M UTC"), new=published,
                                            pruned=len(plan.deleted))
-    commit = workspace.commit(files, plan.deleted, message, plan.merge, importing)
+    commit = workspace.commit(files, plan.deleted, message, plan.merge, ahead.importing)
     state.finish_cycle(mirror.name, commit)
     state.note_ledger_tree(mirror.name, workspace.tree("HEAD", LEDGER_DIR), workspace.head())
     for article in plan.articles:
@@ -72,6 +103,20 @@ def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled
     pruned = [path for path in plan.deleted if path.endswith(".md")]
     log.info("commit.done", mirror=mirror.name, commit=commit, new=len(plan.articles), pruned=len(pruned))
     return Committed(commit, [page_path(a.channel, a.id) for a in plan.articles], pruned)
+
+
+def in_background(function: Callable[..., None], *arguments: object) -> Future:
+    """Run function in a thread of its own; its Future gives back what it raised."""
+    done: Future = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(function(*arguments))
+        except BaseException as error:  # handed to whoever waits for it
+            done.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return done
 
 
 def checked(plan: CommitPlan, polled: list[Source]) -> set[str]:
