@@ -1,7 +1,8 @@
 """The only module that runs git: the mirror's working clone, commits, pushes and reading a remote.
 
-Git runs through its command line (GitPython's `repo.git`), and each cycle opens and closes its
-own Repo, because GitPython leaks in long-running processes. Only the paths a cycle changed are
+Git runs through its command line (GitPython's `Git`); a cycle that needs GitPython's Repo opens and closes
+its own, because GitPython leaks in long-running processes, and HEAD and the settings are read from the
+clone's files (`gitfiles`). Only the paths a cycle changed are
 staged: a mirror of 100k pages must not be scanned to commit 50.
 """
 
@@ -10,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from functools import cached_property
 from pathlib import Path
 
 import git
-from git.refs.symbolic import SymbolicReference
 
 from mirrord.clonefiles import CloneFiles
 from mirrord.credentials import git_environment, secrets_of
 from mirrord.errors import PublishError, without_secrets
+from mirrord.gitfiles import clone_settings, head_commit
 from mirrord.gitstreams import batch_contents, fast_import_stream
 from mirrord.ledgerfile import LEDGER_DIR
 from mirrord.log import get_logger
@@ -69,10 +71,17 @@ class Workspace:
         self.mirror = mirror
         self.secrets = secrets
         self.env = env
-        self.repo = git.Repo(root)
-        self.git = self.repo.git
+        self.git = git.Git(root)
         self.git.update_environment(**env)
         self.files = CloneFiles(root, mirror.name)
+
+    @cached_property
+    def repo(self) -> git.Repo:
+        """GitPython's Repo of the clone, made the first time a cycle reads a committed file through it: a cycle
+        with nothing new needs none, and making one costs more than the rest of such a cycle's git work."""
+        repo = git.Repo(self.root)
+        repo.git.update_environment(**self.env)
+        return repo
 
     @classmethod
     def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None,
@@ -101,7 +110,9 @@ class Workspace:
         return workspace
 
     def close(self) -> None:
-        self.repo.close()
+        self.git.clear_cache()
+        if "repo" in self.__dict__:
+            self.repo.close()
 
     def message(self, error: git.GitCommandError) -> str:
         return git_reason(error, self.secrets)
@@ -147,9 +158,7 @@ class Workspace:
         """Return the clone's own settings (`.git/config`) as `section.subsection.key` -> last value (section
         and key in lower case, as git compares them), read without running git: a cycle with nothing new
         must not pay a git process for each setting."""
-        with self.repo.config_reader("repository") as reader:
-            return {f"{section_key(section)}.{key.lower()}": values[-1] for section in reader.sections()
-                    for key, values in reader.items_all(section) if values}
+        return clone_settings(self.root / ".git")
 
     def remote_names(self) -> list[tuple[str, str]]:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
@@ -232,10 +241,7 @@ class Workspace:
     def head(self) -> str | None:
         """Return HEAD's commit, None before the first one; read from the refs without running git, as a
         cycle asks several times."""
-        try:
-            return SymbolicReference.dereference_recursive(self.repo, "HEAD")
-        except ValueError:
-            return None
+        return head_commit(self.root / ".git")
 
     def read(self, path: str) -> bytes | None:
         """Return a file of the clone; None when it is missing or not a regular file inside the clone. A page
@@ -438,12 +444,6 @@ def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
     """Return git's own reason for a failure, on one line, with no secret in it."""
     text = " ".join(f"{error.stderr or ''} {error.stdout or ''}".split()) or f"git exited {error.status}"
     return without_secrets(text, secrets)
-
-
-def section_key(section: str) -> str:
-    """Return a config section as git names it in keys: `remote "origin"` -> `remote.origin`."""
-    name, _, subsection = section.partition(" ")
-    return ".".join([name.lower(), subsection.strip('"')] if subsection else [name.lower()])
 
 
 def remove_stale_locks(git_dir: Path) -> None:
