@@ -176,6 +176,28 @@ def test_the_record_of_one_source_is_read_alone(tmp_path):
         state.close()
 
 
+def test_a_cycle_outcome_and_the_next_run_are_one_transaction(tmp_path):
+    """The daemon records both together (one sync to disk per quiet cycle, not two); a reader sees both or
+    neither, and what raises inside leaves neither."""
+    state, reader = State(tmp_path / "state.sqlite3"), State(tmp_path / "state.sqlite3")
+    later = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    try:
+        with state.together():
+            state.source_cycle_done("news", SourceResult("daily", []), datetime.now(timezone.utc), 5)
+            assert "daily" not in reader.source_records()
+            state.source_scheduled("daily", "news", later)
+        assert reader.source_records()["daily"].next_run == later
+        with pytest.raises(RuntimeError), state.together():
+            state.source_cycle_done("news", SourceResult("weekly", []), datetime.now(timezone.utc), 5)
+            raise RuntimeError("a bug while recording")
+        assert "weekly" not in reader.source_records()
+        state.source_scheduled("weekly", "news", later)  # after it, each write is its own again
+        assert reader.source_records()["weekly"].next_run == later
+    finally:
+        state.close()
+        reader.close()
+
+
 def test_the_daemon_keeps_one_state_a_thread_and_closes_them_all(tmp_path):
     states = ThreadStates()
     mine = states.get(tmp_path)

@@ -110,7 +110,7 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
 async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
                         report: Report, options: Options) -> None:
     """Open the clone, collect the new articles, commit them with the prune and indexes, push."""
-    all_sources = [source for source in config.sources.values() if source.mirror == mirror.name]
+    all_sources = config.sources_of(mirror.name)
     try:
         workspace = Workspace.open(config.state_dir, mirror,
                                    shallow=options.shallow or not state.knows_mirror(mirror.name))

@@ -159,9 +159,10 @@ class Daemon:
             started = datetime.now(timezone.utc)
             state = self.states.get(config.state_dir)
             results = cycle(config, source, self.http, self.options, state)
-            broken = record_results(config, results, started, state)
             job = self.scheduler.get_job(job_id(name))
-            self.remember_next_run(source, job.next_run_time if job else None)
+            with state.together():
+                broken = record_results(config, results, started, state)
+                state.source_scheduled(name, source.mirror, job.next_run_time if job else None)
             failed = bool(broken) or any(result.failed for _, result in results)
             if failed:
                 self.failing.add(name)
