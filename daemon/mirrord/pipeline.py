@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
+from typing import Any
 
 from mirrord.articles import Fetched, fetch_article
 from mirrord.channels import discover_channel, save_validators
@@ -49,17 +50,19 @@ class Collected:
 
 
 def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None,
-             state: State | None = None) -> list[Report]:
+             state: State | None = None, run: Callable[[Coroutine[Any, Any, list[Report]]], list[Report]] = asyncio.run
+             ) -> list[Report]:
     """Run one cycle of the named sources (all when empty), one commit per mirror; with the daemon's shared
     fetcher (a `sharedfetch.Borrowed`) when given, so that its limits hold for the process, else with one of
-    its own; likewise with the daemon's open state, else the state opened for this run."""
+    its own; likewise with the daemon's open state, else the state opened for this run, and in the daemon's
+    event loop of the thread (`run`), else in one of its own."""
     sources = [config.sources[name] for name in source_names] if source_names else list(config.sources.values())
     by_mirror: dict[str, list[Source]] = {}
     for source in sources:
         by_mirror.setdefault(source.mirror, []).append(source)
     with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
             else nullcontext(state) as opened:
-        return asyncio.run(run_mirrors(config, by_mirror, options, opened, fetcher))
+        return run(run_mirrors(config, by_mirror, options, opened, fetcher))
 
 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,
