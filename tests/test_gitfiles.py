@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from mirrord.gitfiles import clone_settings, head_commit
+from mirrord.publish import remove_stale_locks
 
 from mirror_run import git
 
@@ -57,3 +58,17 @@ def test_settings_follow_each_rewrite_of_the_config(tmp_path: Path):
     assert after["core.symlinks"] == "false"
     after["core.symlinks"] = "changed by a caller"
     assert clone_settings(repo / ".git")["core.symlinks"] == "false"
+
+
+def test_the_locks_a_killed_git_left_are_removed_the_refs_kept(tmp_path: Path):
+    repo = new_clone(tmp_path / "clone")
+    first = commit(repo, "first")
+    git_dir = repo / ".git"
+    (git_dir / "refs" / "remotes" / "mirrord-1").mkdir(parents=True)
+    locks = [git_dir / "index.lock", git_dir / "refs" / "heads" / "main.lock",
+             git_dir / "refs" / "remotes" / "mirrord-1" / "main.lock"]
+    for lock in locks:
+        lock.write_text(first)
+    remove_stale_locks(git_dir)
+    assert not [lock for lock in locks if lock.exists()]
+    assert head_commit(git_dir) == first

@@ -76,9 +76,8 @@ async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], opt
 def register_secrets(config: Config, mirrors: Iterable[str]) -> None:
     """Tell the status log which values must never appear in it: tokens and key paths of the mirrors a run
     touches (of those alone: the daemon runs one source at a time, and its mirrors may be many)."""
-    environ = dict(os.environ)
     for name in mirrors:
-        for secret in secrets_of(config.mirrors[name], environ):
+        for secret in secrets_of(config.mirrors[name], os.environ):
             register_secret(secret)
 
 
