@@ -279,7 +279,9 @@ class ThreadLoops:
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run coroutine to its end in this thread's loop, made the first time."""
         with self.lock:
-            runner = self.open.setdefault(threading.get_ident(), asyncio.Runner())
+            runner = self.open.get(threading.get_ident())
+            if runner is None:
+                runner = self.open[threading.get_ident()] = asyncio.Runner()
         loop = runner.get_loop()
         workers = ThreadPoolExecutor(thread_name_prefix="mirrord-cycle")  # threads made only if the cycle asks
         loop.set_default_executor(workers)
