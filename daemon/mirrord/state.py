@@ -68,7 +68,10 @@ class State:
     def together(self) -> Iterator[None]:
         """Make the writes inside one transaction, committed (and synced to disk) once at the end, rolled back
         if what is inside raises: the daemon records each cycle's outcome and the source's next run so, as one
-        sync costs more CPU than the rest of recording a quiet cycle."""
+        sync costs more CPU than the rest of recording a quiet cycle. Inside another, it is part of that one."""
+        if self.joined:
+            yield
+            return
         self.joined = True
         try:
             with self.db:
