@@ -20,12 +20,11 @@ Figures (2 shared cores, defaults, 1,000 sources): main 9a5543b 14.99 ms CPU per
 0.48 core, 89 MB, lateness p99 3.7 s (on a busier machine: 1,102 runs missed, p99 159 s, cycles p99 39 s);
 4e77c39 (no git in a quiet cycle) 6.43 ms + 0.18 ms, 0.20 core, 111 MB, p99 1.0 s (the sampling's second), no run
 missed, cycles p50 14 ms, p99 149 ms; after it, back to back (HEAD and settings read from .git's files, one event
-loop per mirror thread, one transaction per cycle's record, the logger bound once) 4.66 ms + 0.19 ms (0.72 x),
-0.15 core, 111 MB, p99 1.0 s, none missed, cycles p50 10 ms, p99 103 ms. Of the 4.66 ms about 1.5 ms is the HTTP
-client's thread (httpx's request machinery) and 0.3 ms the hop of each request between a cycle's loop and the
-client's; the rest is a cycle's fixed work: two status-log events (~60 us each, rendered twice: file and stderr),
-some 20 SQLite statements and one synced commit, the clone's files read, APScheduler's job machinery.
-Every max lateness of ~66 s (main's too) is one source's: not looked into.
+loop per mirror thread, one transaction per cycle's record, the logger bound once): 4.66 ms + 0.19 ms (0.72 x),
+0.15 core, 111 MB, p99 1.0 s, none missed, cycles p50 10 ms, p99 103 ms. Under `py-spy record --gil` the daemon's
+Python time was then 48 % its cycles, 39 % the HTTP client's thread, 5 % APScheduler; bench/quiet_poll.py splits
+a quiet poll's CPU between the HTTP client and the rest. The max lateness of ~66 s (main's too) is one cycle's
+in the window: not looked into.
 """
 
 from __future__ import annotations
