@@ -21,18 +21,17 @@ rest 3.52); this tree 3.16 (1.20, 1.96): total 0.65 x, rest 0.56 x (the HTTP cod
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+from cold import code_of  # this tree's code or a commit's, as cold.py runs it
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -76,19 +75,6 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
         site.close()
     total, http_ms = statistics.median(totals), statistics.median(client)
     return {"total": total, "http": http_ms, "rest": total - http_ms}
-
-
-def code_of(rev: str | None, into: Path) -> dict[str, str]:
-    """Return the environment that runs mirrord's code at rev (this tree's when None)."""
-    env = dict(os.environ)
-    if rev is None:
-        env["PYTHONPATH"] = str(REPOSITORY / "daemon")
-        return env
-    archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", rev, "daemon"], capture_output=True, check=True)
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(into, filter="data")
-    env["PYTHONPATH"] = str(into / "daemon")
-    return env
 
 
 def run_child(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
