@@ -14,11 +14,17 @@ has run once: its first cycle builds the mirror), the bench measures for `--dura
 - warm-up: seconds from the daemon's launch until every source had run once.
 
 Run: .venv/bin/python bench/scale.py [--sizes 100,300,1000] [--duration 180] [--every 60] [--new-per-minute 6]
-Main's code for comparison: git archive 9a5543b | tar -x -C /tmp/main; PYTHONPATH=/tmp/main/daemon (same command).
+Main's code for comparison: git archive 4e77c39 | tar -x -C /tmp/main; PYTHONPATH=/tmp/main/daemon (same command).
 
 Figures (2 shared cores, defaults, 1,000 sources): main 9a5543b 14.99 ms CPU per poll + 11.22 ms of git processes,
 0.48 core, 89 MB, lateness p99 3.7 s (on a busier machine: 1,102 runs missed, p99 159 s, cycles p99 39 s);
-after 5.09 ms + 0.10 ms, 0.16 core, 109 MB, p99 1.0 s (the sampling's second), no run missed, cycles p99 162 ms.
+4e77c39 (no git in a quiet cycle) 6.43 ms + 0.18 ms, 0.20 core, 111 MB, p99 1.0 s (the sampling's second), no run
+missed, cycles p50 14 ms, p99 149 ms; after it, back to back (HEAD and settings read from .git's files, one event
+loop per mirror thread, one transaction per cycle's record, the logger bound once): 4.66 ms + 0.19 ms (0.72 x),
+0.15 core, 111 MB, p99 1.0 s, none missed, cycles p50 10 ms, p99 103 ms. Under `py-spy record --gil` the daemon's
+Python time was then 48 % its cycles, 39 % the HTTP client's thread, 5 % APScheduler; bench/quiet_poll.py splits
+a quiet poll's CPU between the HTTP client and the rest. The max lateness of ~66 s (main's too) is one cycle's
+in the window: not looked into.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 
 from mirrord.errors import PublishError
 from mirrord.gitfiles import clone_settings, head_commit
-from mirrord.publish import Workspace
+from mirrord.publish import Workspace, remove_stale_locks
 
 from values import mirror
 
@@ -77,3 +77,26 @@ def test_a_clone_whose_git_folder_was_damaged_fails_as_a_publish_error_when_git_
     with pytest.raises(PublishError, match="cannot prepare the working clone"):
         workspace.commits_since(None)
     workspace.close()
+
+
+def test_head_names_no_commit_for_a_ref_outside_refs(tmp_path):
+    repo = tmp_path / "clone"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    commit(repo, "one")
+    (repo / ".git" / "HEAD").write_text("ref: refs/../../../etc/hostname\n")
+    assert head_commit(repo / ".git") is None
+
+
+def test_the_locks_a_killed_git_left_are_removed_the_refs_kept(tmp_path):
+    repo = tmp_path / "clone"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    first = commit(repo, "one")
+    git_dir = repo / ".git"
+    (git_dir / "refs" / "remotes" / "mirrord-1").mkdir(parents=True)
+    locks = [git_dir / "index.lock", git_dir / "refs" / "heads" / "main.lock",
+             git_dir / "refs" / "remotes" / "mirrord-1" / "main.lock"]
+    for lock in locks:
+        lock.write_text(first)
+    remove_stale_locks(git_dir)
+    assert not [lock for lock in locks if lock.exists()]
+    assert head_commit(git_dir) == first

@@ -3,6 +3,8 @@ the state written only where something changed, the clone's settings and HEAD re
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 import sqlite3
 import stat
@@ -18,7 +20,7 @@ import pytest
 from mirrord.config import load_config
 from mirrord.model import SourceResult
 from mirrord.publish import Workspace
-from mirrord.scheduler import STATE_CACHE_KIB, ThreadStates
+from mirrord.scheduler import STATE_CACHE_KIB, ThreadLoops, ThreadStates
 from mirrord.state import State
 from test_identity import previous_release, run_release
 
@@ -176,6 +178,28 @@ def test_the_record_of_one_source_is_read_alone(tmp_path):
         state.close()
 
 
+def test_a_cycle_outcome_and_the_next_run_are_one_transaction(tmp_path):
+    """The daemon records both together (one sync to disk per quiet cycle, not two); a reader sees both or
+    neither, and what raises inside leaves neither."""
+    state, reader = State(tmp_path / "state.sqlite3"), State(tmp_path / "state.sqlite3")
+    later = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    try:
+        with state.together():
+            state.source_cycle_done("news", SourceResult("daily", []), datetime.now(timezone.utc), 5)
+            assert "daily" not in reader.source_records()
+            state.source_scheduled("daily", "news", later)
+        assert reader.source_records()["daily"].next_run == later
+        with pytest.raises(RuntimeError), state.together():
+            state.source_cycle_done("news", SourceResult("weekly", []), datetime.now(timezone.utc), 5)
+            raise RuntimeError("a bug while recording")
+        assert "weekly" not in reader.source_records()
+        state.source_scheduled("weekly", "news", later)  # after it, each write is its own again
+        assert reader.source_records()["weekly"].next_run == later
+    finally:
+        state.close()
+        reader.close()
+
+
 def test_the_daemon_keeps_one_state_a_thread_and_closes_them_all(tmp_path):
     states = ThreadStates()
     mine = states.get(tmp_path)
@@ -191,3 +215,27 @@ def test_the_daemon_keeps_one_state_a_thread_and_closes_them_all(tmp_path):
     states.close()
     with pytest.raises(sqlite3.ProgrammingError):
         mine.source_records()
+
+
+def test_the_daemon_keeps_one_event_loop_a_thread_and_no_cycle_leaves_anything_behind():
+    """Each cycle runs in its thread's loop yet as in a loop of its own: in the context it was started from
+    (its source, its mirror), with no task of an earlier cycle running on, nor its thread pool left over."""
+    loops, source = ThreadLoops(), contextvars.ContextVar("source")
+    seen = []
+
+    async def a_cycle() -> asyncio.Task:
+        seen.append((asyncio.get_running_loop(), source.get()))
+        await asyncio.to_thread(lambda: None)
+        return asyncio.ensure_future(asyncio.sleep(3600))  # a task left running, as a gather that raised leaves
+
+    try:
+        source.set("daily")
+        left = loops.run(a_cycle())
+        assert left.cancelled()
+        source.set("weekly")
+        loops.run(a_cycle())
+        assert seen[0][0] is seen[1][0] and [name for _, name in seen] == ["daily", "weekly"]
+        assert not [thread for thread in threading.enumerate() if thread.name.startswith("mirrord-cycle")]
+    finally:
+        loops.close()
+    assert seen[0][0].is_closed()

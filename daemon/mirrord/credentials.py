@@ -4,6 +4,7 @@ or in a URL. Also the secrets that messages about a mirror must never show."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
 from mirrord.model import Mirror
@@ -18,7 +19,7 @@ esac
 """
 
 
-def git_environment(mirror: Mirror, state_dir: Path, environ: dict[str, str]) -> dict[str, str]:
+def git_environment(mirror: Mirror, state_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """Return the environment git runs with: our identity, no prompts, the deploy key or token if any."""
     name, _, email = mirror.author.partition(" <")
     env = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email.rstrip(">"),
@@ -46,7 +47,7 @@ def askpass_script(state_dir: Path) -> Path:
     return path
 
 
-def secrets_of(mirror: Mirror, environ: dict[str, str]) -> list[str]:
+def secrets_of(mirror: Mirror, environ: Mapping[str, str]) -> list[str]:
     """Return what must never appear in a message about this mirror: its token and key path."""
     token = environ.get(mirror.token_env or "", "")
     return [secret for secret in (token, mirror.ssh_key or "") if len(secret) >= 4]

@@ -24,6 +24,7 @@ from mirrord.errors import without_secrets
 SECRETS: set[str] = set()
 LISTENERS: list[Callable[[dict], None]] = []
 QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler")
+CONFIGURED: list[Any] = []  # the logger bound to the configuration configure_logging made, once it made one
 
 
 def register_secret(value: str | None) -> None:
@@ -124,6 +125,8 @@ def configure_logging(log_file: Path | None, verbose: bool = False, console_leve
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    CONFIGURED[:] = [structlog.get_logger("mirrord").bind()]
+    logging._srcfile = None  # no caller's frame looked up for each record: no handler shows it (logging's own advice)
 
 
 def file_handler(log_file: Path) -> logging.Handler:
@@ -160,10 +163,12 @@ def console_handler(level: int) -> logging.Handler:
 
 
 class Logger:
-    """mirrord's structlog logger, structlog imported at its first event (see the module's docstring)."""
+    """mirrord's structlog logger, structlog imported at its first event (see the module's docstring); once
+    logging is configured, the logger bound to that configuration, not structlog's proxy, which binds a new
+    logger for each event (a daemon of a thousand sources logs several events a second)."""
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(structlog_logger(), name)
+        return getattr(CONFIGURED[0] if CONFIGURED else structlog_logger(), name)
 
 
 @cache

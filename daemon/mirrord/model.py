@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 
@@ -107,6 +108,19 @@ class Config:
     sources: dict[str, Source]
     state_dir_from: str = "state_dir in the config"  # how state_dir was chosen, for messages about it
     log_file_from: str = "log_file in the config"
+
+    def sources_of(self, mirror: str) -> list[Source]:
+        """Return the sources of a mirror, in the config's order."""
+        return self.sources_by_mirror.get(mirror, [])
+
+    @cached_property
+    def sources_by_mirror(self) -> dict[str, list[Source]]:
+        """Each mirror's sources, gathered once: a cycle asks for its mirror's, and going through every source
+        of the config for that made the cost of each poll grow with the sources of the daemon."""
+        found: dict[str, list[Source]] = {}
+        for source in self.sources.values():
+            found.setdefault(source.mirror, []).append(source)
+        return found
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
+from typing import Any
 
 from mirrord.articles import Fetched, fetch_article, start_workers, stop_workers
 from mirrord.channels import discover_channel, save_validators
@@ -49,10 +50,12 @@ class Collected:
 
 
 def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None,
-             state: State | None = None) -> list[Report]:
+             state: State | None = None, run: Callable[[Coroutine[Any, Any, list[Report]]], list[Report]] = asyncio.run
+             ) -> list[Report]:
     """Run one cycle of the named sources (all when empty), one commit per mirror; with the daemon's shared
     fetcher (a `sharedfetch.Borrowed`) when given, so that its limits hold for the process, else with one of
-    its own; likewise with the daemon's open state, else the state opened for this run."""
+    its own; likewise with the daemon's open state, else the state opened for this run, and in the daemon's
+    event loop of the thread (`run`), else in one of its own."""
     sources = [config.sources[name] for name in source_names] if source_names else list(config.sources.values())
     by_mirror: dict[str, list[Source]] = {}
     for source in sources:
@@ -60,7 +63,7 @@ def run_once(config: Config, source_names: list[str], options: Options, fetcher:
     try:
         with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
                 else nullcontext(state) as opened:
-            return asyncio.run(run_mirrors(config, by_mirror, options, opened, fetcher))
+            return run(run_mirrors(config, by_mirror, options, opened, fetcher))
     finally:
         if fetcher is None:  # a run of its own (`once`): its extraction workers end with it, waited for
             stop_workers()
@@ -77,9 +80,8 @@ async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], opt
 def register_secrets(config: Config, mirrors: Iterable[str]) -> None:
     """Tell the status log which values must never appear in it: tokens and key paths of the mirrors a run
     touches (of those alone: the daemon runs one source at a time, and its mirrors may be many)."""
-    environ = dict(os.environ)
     for name in mirrors:
-        for secret in secrets_of(config.mirrors[name], environ):
+        for secret in secrets_of(config.mirrors[name], os.environ):
             register_secret(secret)
 
 
@@ -114,7 +116,7 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
 async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
                         report: Report, options: Options) -> None:
     """Open the clone, collect the new articles, commit them with the prune and indexes, push."""
-    all_sources = [source for source in config.sources.values() if source.mirror == mirror.name]
+    all_sources = config.sources_of(mirror.name)
     try:
         workspace = Workspace.open(config.state_dir, mirror,
                                    shallow=options.shallow or not state.knows_mirror(mirror.name))

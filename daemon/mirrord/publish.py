@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -103,11 +104,11 @@ class Workspace:
         return self.repo.git
 
     @classmethod
-    def open(cls, state_dir: Path, mirror: Mirror, environ: dict[str, str] | None = None,
+    def open(cls, state_dir: Path, mirror: Mirror, environ: Mapping[str, str] | None = None,
              shallow: bool = False) -> Workspace:
         """Return the mirror's clone: created (from its first remote when that has history; its last commit
         only when shallow), and brought back to its last commit if a cycle was interrupted there."""
-        environ = dict(os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ  # read only: a copy decodes every variable
         root = state_dir / "repos" / mirror.name
         secrets = secrets_of(mirror, environ)
         try:
@@ -472,6 +473,7 @@ def remove_stale_locks(git_dir: Path) -> None:
     """Remove lock files a killed git left; safe because we hold the mirror's lock."""
     for name in STALE_LOCKS:
         (git_dir / name).unlink(missing_ok=True)
-    refs = git_dir / "refs"
-    for lock in refs.rglob("*.lock") if refs.is_dir() else ():
-        lock.unlink(missing_ok=True)
+    for folder, _, names in os.walk(git_dir / "refs"):  # half the cost of pathlib's rglob, paid each cycle
+        for name in names:
+            if name.endswith(".lock"):
+                Path(folder, name).unlink(missing_ok=True)

@@ -51,7 +51,7 @@ def rebuild_locked(config: Config, mirror: Mirror, options: Options) -> Report:
             commit_failed(mirror.name, error, report)
             return report
         try:
-            sources = [source for source in config.sources.values() if source.mirror == mirror.name]
+            sources = config.sources_of(mirror.name)
             integrate = partial(integrate_remote, mirror, sources, workspace, state)
             pushing = options.push and not options.dry_run
             rebuild_in(mirror, sources, workspace, state, options, report, integrate if pushing else None)

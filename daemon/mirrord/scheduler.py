@@ -8,16 +8,20 @@ Fetcher (`sharedfetch`), so that `[http] concurrency` and `per_host` hold for th
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor as JobThreads
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -28,7 +32,7 @@ from mirrord.hints import CRASHED
 from mirrord.log import get_logger
 from mirrord.model import Config, Failure, Options, Source, SourceResult
 from mirrord.notify import notify, reloading_message, status_line, watchdog_interval
-from mirrord.outcome import record_results, source_results
+from mirrord.outcome import Report, record_results, source_results
 from mirrord.pipeline import run_once
 from mirrord.sharedfetch import SharedFetcher
 from mirrord.state import State
@@ -40,6 +44,7 @@ HEARTBEAT_JOB = "mirrord:heartbeat"
 STATE_CACHE_KIB = 512  # pages of the state each thread keeps in memory: a thread per mirror, a hundred mirrors
 
 log = get_logger()
+T = TypeVar("T")
 
 
 def job_id(source: str) -> str:
@@ -70,7 +75,7 @@ class Daemon:
         self.config = config
         self.load_config = load_config
         self.options = Options(lock_wait=LOCK_WAIT, push_backoff=True, shallow=shallow)
-        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
+        self.scheduler = BackgroundScheduler(executors={"default": JobThreads(1)},
                                              job_defaults={"coalesce": True, "max_instances": 1})
         self.executors: set[str] = set()
         self.stopping = threading.Event()
@@ -83,6 +88,7 @@ class Daemon:
         self.idle = threading.Condition()
         self.http = SharedFetcher()
         self.states = ThreadStates()
+        self.loops = ThreadLoops()
 
     def serve(self) -> int:
         """Run until SIGTERM or SIGINT; return 0 when the cycles in progress finished in time, else 1."""
@@ -124,7 +130,7 @@ class Daemon:
         """Add or replace the job of a source; a source on an interval runs at once, a cron one at its time."""
         executor = f"mirror:{source.mirror}"
         if executor not in self.executors:
-            self.scheduler.add_executor(ThreadPoolExecutor(1), alias=executor)
+            self.scheduler.add_executor(JobThreads(1), alias=executor)
             self.executors.add(executor)
         trigger = trigger_for(source)
         start_now = {} if source.cron else {"next_run_time": datetime.now(timezone.utc)}
@@ -158,10 +164,11 @@ class Daemon:
         with structlog.contextvars.bound_contextvars(source=name, mirror=source.mirror):
             started = datetime.now(timezone.utc)
             state = self.states.get(config.state_dir)
-            results = cycle(config, source, self.http, self.options, state)
-            broken = record_results(config, results, started, state)
+            results = cycle(config, source, self.http, self.options, state, self.loops.run)
             job = self.scheduler.get_job(job_id(name))
-            self.remember_next_run(source, job.next_run_time if job else None)
+            with state.together():
+                broken = record_results(config, results, started, state)
+                state.source_scheduled(name, source.mirror, job.next_run_time if job else None)
             failed = bool(broken) or any(result.failed for _, result in results)
             if failed:
                 self.failing.add(name)
@@ -230,6 +237,7 @@ class Daemon:
             return 1
         self.http.close()
         self.states.close()
+        self.loops.close()
         log.info("daemon.stopped")
         return 0
 
@@ -259,13 +267,55 @@ class ThreadStates:
             self.open.clear()
 
 
-def cycle(config: Config, source: Source, http: SharedFetcher, options: Options,
-          state: State) -> list[tuple[str, SourceResult]]:
-    """Run one cycle of a source with the process's one Fetcher and its thread's open state; return (mirror,
-    result) whatever happened."""
+class ThreadLoops:
+    """The event loop kept in each thread of the daemon for its cycles: a new loop for each cycle (what
+    asyncio.run makes, and closes) cost about as much as the rest of driving a cycle that finds nothing new.
+    Each cycle still gets what asyncio.run gives it: a thread pool of its own, and no task of it left behind."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[int, asyncio.Runner] = {}
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run coroutine to its end in this thread's loop, made the first time."""
+        with self.lock:
+            runner = self.open.get(threading.get_ident())
+            if runner is None:
+                runner = self.open[threading.get_ident()] = asyncio.Runner()
+        loop = runner.get_loop()
+        workers = ThreadPoolExecutor(thread_name_prefix="mirrord-cycle")  # threads made only if the cycle asks
+        loop.set_default_executor(workers)
+        try:
+            return runner.run(coroutine, context=contextvars.copy_context())  # this cycle's source and mirror
+        finally:
+            cancel_left_over(loop)
+            workers.shutdown(wait=True)
+
+    def close(self) -> None:
+        """Close every thread's loop; only when no cycle runs any more."""
+        with self.lock:
+            for runner in self.open.values():
+                runner.close()
+            self.open.clear()
+
+
+def cancel_left_over(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks a cycle left running (a gather that raised leaves its other tasks going), and let them
+    end, so that none of them runs on in the next cycle of the thread."""
+    left = asyncio.all_tasks(loop)
+    for task in left:
+        task.cancel()
+    if left:
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+
+
+def cycle(config: Config, source: Source, http: SharedFetcher, options: Options, state: State,
+          run: Callable[[Coroutine[Any, Any, list[Report]]], list[Report]]) -> list[tuple[str, SourceResult]]:
+    """Run one cycle of a source with the process's one Fetcher, its thread's open state and event loop
+    (`run`); return (mirror, result) whatever happened."""
     try:
         with http.borrowed(config.http) as fetcher:
-            reports = run_once(config, [source.name], options, fetcher, state)
+            reports = run_once(config, [source.name], options, fetcher, state, run)
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
         return [(source.mirror, SourceResult(source.name, failed=[

@@ -1,8 +1,8 @@
 """The daemon's one Fetcher: one httpx client and one set of limits for every job of the process.
 
 `per_host` and `concurrency` are promises to the sites, so they must hold for the process, not for each
-mirror. The jobs of `mirrord run` run in threads of their own (one per mirror) and each cycle runs in an
-event loop of its own, while an httpx client and asyncio semaphores belong to one event loop. So the
+mirror. The jobs of `mirrord run` run in threads of their own (one per mirror), each thread's cycles in an
+event loop of that thread, while an httpx client and asyncio semaphores belong to one event loop. So the
 Fetcher lives in an event loop of its own, in a thread of its own, and a cycle's requests are sent there
 (`Borrowed`); the rest of a cycle (git, sqlite, the extraction workers) stays in the job's thread, where
 a slow push of one mirror holds up no other mirror's requests.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +38,7 @@ class State:
         for dry runs, which may read mirrord's memory but must not change it; with readonly, the database
         itself for reading only (see open_readonly). cache_kib caps the pages kept in memory (SQLite's
         default is 2 MB), for a process that holds many connections open."""
+        self.joined = False  # inside together(): writes join its transaction
         if readonly:
             self.db = open_readonly(path)
             return
@@ -59,6 +60,25 @@ class State:
     def close(self) -> None:
         self.db.close()
 
+    def writing(self) -> AbstractContextManager:
+        """The transaction of one write: its own, committed at once, or the enclosing `together()`'s."""
+        return nullcontext() if self.joined else self.db
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Make the writes inside one transaction, committed (and synced to disk) once at the end, rolled back
+        if what is inside raises: the daemon records each cycle's outcome and the source's next run so, as one
+        sync costs more CPU than the rest of recording a quiet cycle. Inside another, it is part of that one."""
+        if self.joined:
+            yield
+            return
+        self.joined = True
+        try:
+            with self.db:
+                yield
+        finally:
+            self.joined = False
+
     def ledger_rows(self, mirror: str, keys: Iterable[str], names: Iterable[tuple[str, str]]) -> list[LedgerRow]:
         """Return, oldest first, every live row of a mirror and every row (pruned ones too) whose article
         identity is one of keys or whose (channel, id) is one of names: all that planning a cycle needs."""
@@ -74,7 +94,7 @@ class State:
 
     def record_cycle(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
         """Record what one commit published and pruned, in one transaction."""
-        with self.db:
+        with self.writing():
             self.record_rows(new, pruned, commit)
 
     def all_rows(self, mirror: str) -> list[LedgerRow]:
@@ -103,7 +123,7 @@ class State:
     def take_ledger(self, rows: list[LedgerRow]) -> None:
         """Take in the rows of the mirror's own ledger (this host's cache of it): rows it lacks are added, the
         others take the ledger's values, and a pruned row stays pruned."""
-        with self.db:
+        with self.writing():
             self.db.executemany(
                 "INSERT INTO articles (mirror, channel, id, path, title, url, source, time, commit_sha, key, ordinal, "
                 "pruned, pruned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
@@ -120,14 +140,14 @@ class State:
         return (found[0], found[1]) if found else None
 
     def note_ledger_tree(self, mirror: str, tree: str | None, head: str | None) -> None:
-        with self.db:
+        with self.writing():
             self.db.execute("INSERT OR REPLACE INTO ledgers (mirror, tree, head) VALUES (?, ?, ?)",
                             (mirror, tree or "", head or ""))
 
     def begin_cycle(self, mirror: str, base: str | None, new: list[LedgerRow], pruned: list[LedgerRow]) -> None:
         """Remember what a commit about to be made records, so that a crash between the commit and
         `finish_cycle` is settled by `settle_cycle`: recorded if the commit exists, forgotten if not."""
-        with self.db:
+        with self.writing():
             self.db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
                             (mirror, base or "", json.dumps([row_to_json(r) for r in new]),
                              json.dumps([row_to_json(r) for r in pruned])))
@@ -138,7 +158,7 @@ class State:
         if found is None:
             return
         new, pruned = ([row_from_json(v) for v in json.loads(text)] for text in found)
-        with self.db:
+        with self.writing():
             self.record_rows(new, pruned, commit or "")
             self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
 
@@ -152,7 +172,7 @@ class State:
         if committed:
             self.finish_cycle(mirror, head)
         else:
-            with self.db:
+            with self.writing():
                 self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
         return committed
 
@@ -170,13 +190,13 @@ class State:
     def restore_identities(self, rows: list[LedgerRow]) -> None:
         """Give rows known by path alone the identity, url and title of the rows rebuilt from history for the
         same page; rows[*].key is never empty, so this is done once."""
-        with self.db:
+        with self.writing():
             self.db.executemany("UPDATE articles SET key = ?, url = ?, title = ? WHERE mirror = ? AND path = ? "
                                 "AND key = ''", [(r.key, r.url, r.title, r.mirror, r.path) for r in rows])
 
     def note_mirror(self, mirror: str) -> None:
         """Remember that this database runs the mirror, even before it publishes anything."""
-        with self.db:
+        with self.writing():
             self.db.execute("INSERT OR IGNORE INTO mirrors (mirror, updated) VALUES (?, ?)", (mirror, now()))
 
     def restore(self, live: list[LedgerRow], pruned: list[LedgerRow]) -> None:
@@ -193,7 +213,7 @@ class State:
     def save_validators(self, mirror: str, channel: str, url: str, etag: str | None,
                         last_modified: str | None) -> None:
         """Remember a channel's validators; the same ones again (after a 304) write nothing."""
-        with self.db:
+        with self.writing():
             self.db.execute("INSERT INTO channel_validators VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
                             "url = excluded.url, etag = excluded.etag, last_modified = excluded.last_modified "
                             "WHERE (url, etag, last_modified) IS NOT (excluded.url, excluded.etag, "
@@ -202,14 +222,14 @@ class State:
     def channel_succeeded(self, source: str, channel: str) -> None:
         """Clear a channel's failures. A channel that had none writes nothing: its last attempt matters only
         while it fails (see retry.channel_retry_at), and a write per poll of a thousand sources does."""
-        with self.db:
+        with self.writing():
             self.db.execute(
                 "INSERT INTO channels (source, channel, failures, last_attempt, last_success) VALUES (?, ?, 0, ?, ?) "
                 "ON CONFLICT DO UPDATE SET failures = 0, last_attempt = excluded.last_attempt, "
                 "last_success = excluded.last_success WHERE failures != 0", (source, channel, now(), now()))
 
     def channel_failed(self, source: str, channel: str, error: str, transient: bool) -> None:
-        with self.db:
+        with self.writing():
             self.db.execute(
                 "INSERT INTO channels (source, channel, failures, last_error, last_attempt, transient) "
                 "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT DO UPDATE SET failures = failures + 1, "
@@ -232,7 +252,7 @@ class State:
         error = result.failed[0].line() if result.failed else None
         failure = json.dumps(asdict(result.failed[0])) if result.failed else None
         reason = result.held_back[0][1] if result.held_back else None
-        with self.db:
+        with self.writing():
             self.db.execute(
                 "INSERT INTO sources (source, mirror, last_cycle, duration_ms, published, error, failures, fetched, "
                 "held_back, broken_cycles, held_back_reason, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -256,7 +276,7 @@ class State:
     def source_scheduled(self, source: str, mirror: str, next_run: datetime | None) -> None:
         """Remember when the daemon runs a source next, for `mirrord status` in another process."""
         when = next_run.astimezone(timezone.utc).isoformat(timespec="seconds") if next_run else None
-        with self.db:
+        with self.writing():
             self.db.execute("INSERT INTO sources (source, mirror, next_run) VALUES (?, ?, ?) "
                             "ON CONFLICT DO UPDATE SET mirror = excluded.mirror, next_run = excluded.next_run",
                             (source, mirror, when))
@@ -308,7 +328,7 @@ class State:
         return Health(found[0], found[1] or "", parse_time(found[2])) if found else Health()
 
     def push_succeeded(self, mirror: str, remote: str, commit: str) -> None:
-        with self.db:
+        with self.writing():
             self.db.execute(
                 "INSERT INTO remotes (mirror, remote, pushed_commit, last_attempt, last_success) "
                 "VALUES (?, ?, ?, ?, ?) "
@@ -318,7 +338,7 @@ class State:
 
     def push_failed(self, mirror: str, remote: str, error: str, unpushed: int) -> None:
         """Record a failed push: its reason, one more failure in a row, and the commits still to push."""
-        with self.db:
+        with self.writing():
             self.db.execute(
                 "INSERT INTO remotes (mirror, remote, last_error, last_attempt, failures, unpushed) "
                 "VALUES (?, ?, ?, ?, 1, ?) "
@@ -326,7 +346,7 @@ class State:
                 "failures = failures + 1, unpushed = excluded.unpushed", (mirror, remote, error, now(), unpushed))
 
     def record_repository(self, mirror: str, head: str | None, commits: int, size_bytes: int) -> None:
-        with self.db:
+        with self.writing():
             self.db.execute("INSERT OR REPLACE INTO mirrors VALUES (?, ?, ?, ?, ?)",
                             (mirror, head, commits, size_bytes, now()))
 
@@ -345,7 +365,7 @@ class State:
         first again: its give-up clock starts over); return its record and whether it was held back before."""
         where = "WHERE mirror = ? AND channel = ? AND key = ?"
         known = self.db.execute(f"SELECT 1 FROM held_back {where}", (mirror, channel, key)).fetchone() is not None
-        with self.db:
+        with self.writing():
             self.db.execute(
                 f"INSERT INTO held_back ({HELD_BACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 0) "
                 "ON CONFLICT DO UPDATE SET url = excluded.url, reason = excluded.reason, attempts = attempts + 1, "
@@ -355,13 +375,13 @@ class State:
         return to_held_back(found.fetchone()), known
 
     def give_up(self, mirror: str, channel: str, key: str) -> None:
-        with self.db:
+        with self.writing():
             self.db.execute("UPDATE held_back SET gave_up = 1 WHERE mirror = ? AND channel = ? AND key = ?",
                             (mirror, channel, key))
 
     def forget_held_back(self, mirror: str, channel: str, key: str) -> None:
         """Forget an article that is held back no more (it was extracted)."""
-        with self.db:
+        with self.writing():
             self.db.execute("DELETE FROM held_back WHERE mirror = ? AND channel = ? AND key = ?",
                             (mirror, channel, key))
 
@@ -370,6 +390,6 @@ class State:
         give-up clock started over; return how many. They stay known, so that being held back again is not
         taken for a new article held back (see outcome.broken_cycles); being due, their channels are read
         without validators (heldback.Waiting), so that a 304 does not hide them."""
-        with self.db:
+        with self.writing():
             return self.db.execute("UPDATE held_back SET attempts = 0, gave_up = 0 WHERE source IN "
                                    "(SELECT value FROM json_each(?))", (json.dumps(sorted(set(sources))),)).rowcount

@@ -1,0 +1,119 @@
+"""The CPU of a daemon's poll that finds nothing new (a 304), split into the HTTP client's part and the rest.
+
+`bench/scale.py` measures a whole daemon; this drives its per-source job (`Daemon.run_source`: one cycle, its
+outcome recorded, its next run noted) in-process over the feeds of scale.py's server, every channel answered
+304, without APScheduler's timing, so that the figure is steady enough to compare two versions of the code.
+The CPU of the HTTP client's thread (`sharedfetch`, where every request runs) is counted apart from the rest
+of the process: the rest is what a cycle costs beyond its requests (its event loop, the clone's files,
+SQLite, the status log, the hop of each request to the client's thread and back).
+
+Each repeat runs this tree's code and the code at --rev (default: main at 4e77c39) one after the other, each
+in a fresh process and state, on `--sources` sources of 2 channels over 100 mirrors, polling `--used` of
+them (spread over the mirrors) `--rounds` times after a first cycle that builds their mirrors; printed are
+the medians of the repeats (each repeat's figure is itself the median of its rounds) and the ratios.
+
+Run: .venv/bin/python bench/quiet_poll.py [--sources 1000] [--used 50] [--rounds 15] [--repeats 3] [--rev 4e77c39]
+
+Figures (2 cores shared with other work, defaults, ms of CPU a channel poll): 4e77c39 4.87 (HTTP client 1.40,
+rest 3.52); this tree 3.16 (1.20, 1.96): total 0.65 x, rest 0.56 x (the HTTP code is the same: its 0.86 is noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cold import code_of  # this tree's code or a commit's, as cold.py runs it
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(native_id: int) -> float:
+    """Return the CPU seconds (user + sys) one thread of this process used."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(args: argparse.Namespace) -> dict[str, float]:
+    """In the child: poll the used sources `rounds` times; return the medians, in ms a channel poll."""
+    from mirrord.config import load_config
+    from mirrord.log import configure_logging
+    from mirrord.scheduler import Daemon
+    from scale import FeedSite, write_config
+
+    with tempfile.TemporaryDirectory(prefix="quiet-poll-") as tmp:
+        site = FeedSite()
+        config = load_config(write_config(Path(tmp), site, args.sources, min(100, args.sources), 2, 60))
+        configure_logging(config.log_file)
+        daemon = Daemon(config, lambda: config)
+        used = list(config.sources)[:args.used]
+        for name in used:
+            daemon.run_source(name)  # builds the mirror, saves the validators: every later poll is a 304
+        http = daemon.http.thread.native_id
+        totals, client = [], []
+        for _ in range(args.rounds):
+            before, before_http = process_cpu(), thread_cpu(http)
+            for name in used:
+                daemon.run_source(name)
+            polls = 2 * len(used)
+            totals.append((process_cpu() - before) * 1000 / polls)
+            client.append((thread_cpu(http) - before_http) * 1000 / polls)
+        daemon.http.close()
+        daemon.states.close()
+        site.close()
+    total, http_ms = statistics.median(totals), statistics.median(client)
+    return {"total": total, "http": http_ms, "rest": total - http_ms}
+
+
+def run_child(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", "--sources", str(args.sources), "--used", str(args.used),
+               "--rounds", str(args.rounds)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=1000)
+    parser.add_argument("--used", type=int, default=50, help="sources polled, spread over the mirrors")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rev", default="4e77c39", help="the code to compare with (a commit)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        return
+    with tempfile.TemporaryDirectory(prefix="quiet-poll-code-") as tmp:
+        codes = {"this tree": code_of(None, Path(tmp)), args.rev: code_of(args.rev, Path(tmp))}
+        figures: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
+        for repeat in range(args.repeats):
+            for name, env in codes.items():
+                figures[name].append(run_child(env, args))
+                print(f"repeat {repeat + 1} {name}: {json.dumps(figures[name][-1])}", flush=True)
+    medians = {name: {key: statistics.median(f[key] for f in runs) for key in ("total", "http", "rest")}
+               for name, runs in figures.items()}
+    print(f"ms of CPU per channel poll (304), medians of {args.repeats} repeats; {args.used} of {args.sources} "
+          f"sources x {args.rounds} rounds")
+    print(f"{'code':>12} {'total':>7} {'http':>7} {'rest':>7}")
+    for name, values in medians.items():
+        print(f"{name:>12} {values['total']:7.2f} {values['http']:7.2f} {values['rest']:7.2f}")
+    base, ours = medians[args.rev], medians["this tree"]
+    print("ratio (this tree / " + args.rev + "): " + ", ".join(f"{key} {ours[key] / base[key]:.2f}"
+                                                              for key in ("total", "http", "rest")))
+
+
+if __name__ == "__main__":
+    main()
