@@ -20,16 +20,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor as JobThreads
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from mirrord.articles import stop_workers
 from mirrord.errors import ConfigError
 from mirrord.hints import CRASHED
-from mirrord.log import get_logger
+from mirrord.log import get_logger, structlog_module
 from mirrord.model import Config, Failure, Options, Source, SourceResult
 from mirrord.notify import notify, reloading_message, status_line, watchdog_interval
 from mirrord.outcome import Report, record_results, source_results
@@ -161,7 +161,7 @@ class Daemon:
 
     def run_cycle(self, config: Config, source: Source) -> None:
         name = source.name
-        with structlog.contextvars.bound_contextvars(source=name, mirror=source.mirror):
+        with structlog_module().contextvars.bound_contextvars(source=name, mirror=source.mirror):
             started = datetime.now(timezone.utc)
             state = self.states.get(config.state_dir)
             results = cycle(config, source, self.http, self.options, state, self.loops.run)
@@ -237,6 +237,7 @@ class Daemon:
             return 1
         self.http.close()
         self.states.close()
+        stop_workers()
         self.loops.close()
         log.info("daemon.stopped")
         return 0
