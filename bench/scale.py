@@ -24,7 +24,9 @@ loop per mirror thread, one transaction per cycle's record, the logger bound onc
 0.15 core, 111 MB, p99 1.0 s, none missed, cycles p50 10 ms, p99 103 ms. Under `py-spy record --gil` the daemon's
 Python time was then 48 % its cycles, 39 % the HTTP client's thread, 5 % APScheduler; bench/quiet_poll.py splits
 a quiet poll's CPU between the HTTP client and the rest. The max lateness of ~66 s (main's too) is one cycle's
-in the window: not looked into.
+in the window: not looked into. With the HTTP client of its own (`connections`), back to back with 4e77c39
+(--sizes 1000 --duration 120, quiet machine): 3.44 ms + 0.16 ms against 6.02 + 0.18 (0.57 x), 0.11 core against
+0.20, 105 MB against 114 (VmHWM), p99 1.0 s both, none missed.
 """
 
 from __future__ import annotations
