@@ -42,19 +42,22 @@ def extract_and_render(entry: Entry, channel: Channel, mirror: Mirror, page: str
     commit writes the files as they are (the daemon's process, which fetches, stays free). Raise HeldBack
     as extract_article does."""
     from mirrord.extract import extract_article  # in the worker: the daemon's process need not load it
-    from mirrord.render import page_files
 
-    article = extract_article(entry, channel, mirror, page, fetched, local_pages)
-    return replace(article, rendered=tuple(page_files(article, mirror)))
+    return with_page(extract_article(entry, channel, mirror, page, fetched, local_pages), mirror)
 
 
 def localize_and_render(article: Article, paths: Mapping[str, str], mirror: Mirror) -> Article:
     """Return the article with its downloaded pictures (URL -> path beside the page) in its HTML, its page
     and QR code rendered again; its pictures' bytes stay in the daemon's process."""
     from mirrord.extract import with_local_images
+
+    return with_page(with_local_images(article, paths), mirror)
+
+
+def with_page(article: Article, mirror: Mirror) -> Article:
+    """Return the article carrying its page and QR code as `mirror` renders them."""
     from mirrord.render import page_files
 
-    article = with_local_images(article, paths)
     return replace(article, rendered=tuple(page_files(article, mirror)))
 
 

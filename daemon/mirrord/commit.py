@@ -6,10 +6,7 @@ between is settled on the next run (`State.settle_cycle`): recorded if the commi
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent import futures
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,11 +45,12 @@ def commit_plan(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled:
     pages = plan.carried + [file for article in plan.articles for file in render_page(article, mirror)]
     if not pages:
         return commit_files(plan, mirror, sources, polled, workspace, state, now, Ahead())
-    ahead = Ahead(workspace.start_commit(pages), in_background(workspace.write, pages, []), pages)
-    try:
-        return commit_files(plan, mirror, sources, polled, workspace, state, now, ahead)
-    finally:
-        ahead.close()
+    with ThreadPoolExecutor(1, thread_name_prefix="mirrord-pages") as writer:  # its end waits for the files
+        ahead = Ahead(workspace.start_commit(pages), writer.submit(workspace.write, pages, []), pages)
+        try:
+            return commit_files(plan, mirror, sources, polled, workspace, state, now, ahead)
+        finally:
+            ahead.close()
 
 
 @dataclass
@@ -69,9 +67,7 @@ class Ahead:
             self.writing.result()
 
     def close(self) -> None:
-        """End what a commit that was not made left running."""
-        if self.writing is not None:
-            futures.wait([self.writing])
+        """End the import of a commit that was not made (a made one is ended already)."""
         if self.importing is not None:
             self.importing.close()
 
@@ -103,20 +99,6 @@ def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled
     pruned = [path for path in plan.deleted if path.endswith(".md")]
     log.info("commit.done", mirror=mirror.name, commit=commit, new=len(plan.articles), pruned=len(pruned))
     return Committed(commit, [page_path(a.channel, a.id) for a in plan.articles], pruned)
-
-
-def in_background(function: Callable[..., None], *arguments: object) -> Future:
-    """Run function in a thread of its own; its Future gives back what it raised."""
-    done: Future = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(function(*arguments))
-        except BaseException as error:  # handed to whoever waits for it
-            done.set_exception(error)
-
-    threading.Thread(target=run, daemon=True).start()
-    return done
 
 
 def checked(plan: CommitPlan, polled: list[Source]) -> set[str]:

@@ -164,11 +164,7 @@ class Connections(httpx.AsyncBaseTransport):
         core = core_request(request)
         with httpx_errors():
             connection, answer = await self.send(core)
-        origin = key_of(core.url.origin)
-
-        async def give_back() -> None:
-            await self.give_back(origin, connection)
-
+        give_back = functools.partial(self.give_back, key_of(core.url.origin), connection)
         return httpx.Response(status_code=answer.status, headers=answer.headers, extensions=answer.extensions,
                               stream=Body(answer.stream, give_back))
 
