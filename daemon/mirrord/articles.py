@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -94,14 +93,6 @@ def start_workers() -> None:
     from mirrord.budget import WORKERS
 
     WORKERS.prestart()
-
-
-def stop_workers() -> None:
-    """Stop the extraction workers, waited for, when a run of its own ends; a run that fetched no article
-    started none, nor loaded their machinery."""
-    budget = sys.modules.get("mirrord.budget")
-    if budget is not None:
-        budget.WORKERS.close()
 
 
 async def fetch_page(url: str, channel: Channel, fetcher: Fetcher) -> str:

@@ -101,10 +101,14 @@ def run(argv: list[str] | None = None) -> NoReturn:
 
 
 def end(code: int) -> NoReturn:
-    """End the process with code once its output and status log are flushed, without the interpreter's
-    teardown, which frees every loaded module's objects one by one (60-70 ms after a cycle, a third of
-    `status`'s run) for a process about to vanish: the commands have closed what they opened (the state,
-    the clones' git processes, the extraction workers)."""
+    """End the process with code once its output and status log are flushed and the extraction workers it
+    started (`once`, `preview`, the daemon) have ended, waited for, without the interpreter's teardown,
+    which frees every loaded module's objects one by one (60-70 ms after a cycle, a third of `status`'s
+    run) for a process about to vanish: the commands have closed what else they opened (the state, the
+    clones' git processes)."""
+    budget = sys.modules.get("mirrord.budget")  # loaded by a command that extracted an article
+    if budget is not None:
+        budget.WORKERS.close()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader gone (`| head`), a stream closed: all is said
             stream.flush()

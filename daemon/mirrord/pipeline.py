@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from mirrord.articles import Fetched, fetch_article, start_workers, stop_workers
+from mirrord.articles import Fetched, fetch_article, start_workers
 from mirrord.channels import discover_channel, save_validators
 from mirrord.commit import commit_plan
 from mirrord.credentials import secrets_of
@@ -60,13 +60,9 @@ def run_once(config: Config, source_names: list[str], options: Options, fetcher:
     by_mirror: dict[str, list[Source]] = {}
     for source in sources:
         by_mirror.setdefault(source.mirror, []).append(source)
-    try:
-        with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
-                else nullcontext(state) as opened:
-            return run(run_mirrors(config, by_mirror, options, opened, fetcher))
-    finally:
-        if fetcher is None:  # a run of its own (`once`): its extraction workers end with it, waited for
-            stop_workers()
+    with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
+            else nullcontext(state) as opened:
+        return run(run_mirrors(config, by_mirror, options, opened, fetcher))
 
 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,

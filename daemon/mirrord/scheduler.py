@@ -26,7 +26,6 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from mirrord.articles import stop_workers
 from mirrord.errors import ConfigError
 from mirrord.hints import CRASHED
 from mirrord.log import get_logger, structlog_module
@@ -237,7 +236,6 @@ class Daemon:
             return 1
         self.http.close()
         self.states.close()
-        stop_workers()
         self.loops.close()
         log.info("daemon.stopped")
         return 0
