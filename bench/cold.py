@@ -172,6 +172,11 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path | None = Non
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, first
 
 
+def size_kib(folder: Path) -> float:
+    """Return the KiB the files under folder take (a remote's objects: what a cycle's push made it store)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1024
+
+
 def become_subreaper() -> None:
     """Make this process the parent of any process a measured command leaves behind when it exits (Linux's
     PR_SET_CHILD_SUBREAPER), so that their CPU is counted too: mirrord up to 4e77c39 did not wait for its
@@ -295,6 +300,7 @@ def one_round(site: dict[str, bytes], latency: float, env: dict[str, str], tmp: 
         folder = Path(tempfile.mkdtemp(dir=tmp))
         config = write_config(folder, port)
         figures["wall"], figures["cpu"], _ = run_measured(mirrord + ["-c", str(config), "once"], env)
+        figures["remote kib"] = size_kib(folder / "remote.git" / "objects")
         figures["warm wall"], figures["warm cpu"], _ = run_measured(mirrord + ["-c", str(config), "once"], env)
         half = write_config(Path(tempfile.mkdtemp(dir=tmp)), port, max_new=ARTICLES // 2)
         _, figures["half cpu"], _ = run_measured(mirrord + ["-c", str(half), "once"], env)
@@ -328,6 +334,7 @@ def report(latency: float, rounds: list[dict[str, float]], qr_ms: float) -> None
           f"({per_article:.2f} ms CPU per article beyond a cycle with nothing new, {apart:.2f} ms QR codes apart)")
     print(f"  one article more:          {marginal:6.2f} ms CPU (the slope from a cold cycle of half the articles: "
           f"what a cycle's fixed costs leave per article)")
+    print(f"  the remote after it:       {med['remote kib']:6.0f} KiB of objects")
     print(f"  mirrord once, nothing new: {med['warm wall'] * 1000:6.0f} ms wall  {med['warm cpu'] * 1000:4.0f} ms CPU")
     print(f"  start-up: --version {med['--version wall'] * 1000:.0f} ms, check {med['check wall'] * 1000:.0f} ms, "
           f"status {med['status wall'] * 1000:.0f} ms wall; QR code {qr_ms:.2f} ms CPU each")
