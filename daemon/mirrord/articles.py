@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from urllib.parse import urljoin
 
 from mirrord.encoding import decode_html
 from mirrord.errors import FetchError, HeldBack
@@ -21,6 +20,7 @@ from mirrord.log import get_logger
 from mirrord.model import Article, Candidate, Channel, Failure, Mirror, PageFile
 from mirrord.outcome import request_failure
 from mirrord.render import page_path
+from mirrord.urls import absolute
 
 log = get_logger()
 HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
@@ -77,10 +77,10 @@ def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str
     that the page's anchors point to (`links = "rewrite"`): all that extraction needs, small enough to hand
     to a worker process with each article. Only the page's own links are looked up: copying a map of every
     page for each page made a cycle quadratic in the pages listed. A millisecond or more of a page's hrefs
-    through urljoin: run in a thread, off the event loop, and only for the policy that reads it."""
+    made absolute: run in a thread, off the event loop, and only for the policy that reads it."""
     found = {}
     for quoted, single, bare in HREF.findall(html_text):
-        url = urljoin(base, html.unescape(quoted or single or bare).strip())
+        url = absolute(base, html.unescape(quoted or single or bare).strip())
         path = pages.get(url)
         if path is not None and path != from_path:
             found[url] = "../" + path.removeprefix("pages/")

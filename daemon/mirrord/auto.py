@@ -12,12 +12,13 @@ already. The result is HTML for the extractor, whose link, image and sanitizer s
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
 from mirrord.errors import HeldBack
 from mirrord.markup import bound_depth
+from mirrord.urls import absolute
 
 HEADINGS = {"h1", "h2", "h3"}
 # libxml2, which trafilatura parses with, gives up on documents nested deeper than 256 elements: deeper
@@ -57,7 +58,7 @@ def main_text(page: str, url: str) -> str | None:
 
 def lead_picture(image: str | None, url: str) -> str:
     """Return the page's own picture as an <img>, or "" when it names none that is http(s)."""
-    source = urljoin(url, image.strip()) if image else ""
+    source = absolute(url, image.strip()) if image else ""
     if urlsplit(source).scheme not in ("http", "https"):
         return ""
     return f'<img src="{escape(source)}" alt="">'

@@ -15,7 +15,7 @@ import html
 import io
 import re
 from datetime import datetime, timezone
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -24,6 +24,7 @@ from mirrord.errors import DiscoverError
 from mirrord.identity import article_url, identity
 from mirrord.markup import bound_depth
 from mirrord.model import Channel, Discovery, Entry, Response, Rules, Skip
+from mirrord.urls import absolute
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -69,7 +70,7 @@ def discover_feed(response: Response, rules: Rules, limit: int | None = None) ->
     items = []
     for item in feed.entries[:limit]:
         link = item.get("link") or link_from_guid(item.get("id"))
-        items.append((urljoin(response.url, link.strip()) if link else None, plain_title(item.get("title", "")),
+        items.append((absolute(response.url, link.strip()) if link else None, plain_title(item.get("title", "")),
                       item.get("id") or None, published_time(item), feed_content(item)))
     return filter_items(items, rules)
 
@@ -139,7 +140,7 @@ def discover_listing(response: Response, items: str, rules: Rules, limit: int | 
     for node in nodes[:limit]:
         anchor = node if node.tag == "a" else node.css_first("a[href]")
         href = (anchor.attributes.get("href") or "").strip() if anchor else ""
-        link = urljoin(base, href) if href and not href.lower().startswith(UNFOLLOWABLE) else None
+        link = absolute(base, href) if href and not href.lower().startswith(UNFOLLOWABLE) else None
         found.append((link, link_title(anchor or node), None, None, None))
     return filter_items(found, rules)
 
@@ -260,7 +261,7 @@ def url_hash(url: str) -> str:
 def base_url(tree: LexborHTMLParser, page_url: str) -> str:
     base = tree.css_first("base[href]")
     href = base.attributes.get("href") if base else None
-    return urljoin(page_url, href) if href else page_url
+    return absolute(page_url, href) if href else page_url
 
 
 def link_from_guid(guid: str | None) -> str | None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -21,6 +21,7 @@ from mirrord.auto import automatic_blocks
 from mirrord.errors import FetchError, HeldBack
 from mirrord.markup import bound_depth, bounded, has_few_tags
 from mirrord.model import Article, Channel, Entry, Mirror, PageFile, Response, Rules
+from mirrord.urls import absolute
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details", "dfn", "div",
@@ -132,13 +133,13 @@ def resolve_images(tree: LexborHTMLParser, page_url: str, policy: str) -> None:
         source = image.attributes.get("src") or ""
         if not source or source.startswith("data:"):
             source = next((image.attributes[a] for a in LAZY_SOURCES if image.attributes.get(a)), source)
-        image.attrs["src"] = urljoin(page_url, source.strip()) if source else ""
+        image.attrs["src"] = absolute(page_url, source.strip()) if source else ""
 
 
 def apply_link_policy(tree: LexborHTMLParser, page_url: str, policy: str, local_pages: Mapping[str, str]) -> None:
     """keep: absolute links; neutralize: links become their text; rewrite: links to mirrored pages go there."""
     for anchor in tree.css("a"):
-        target = urljoin(page_url, (anchor.attributes.get("href") or "").strip())
+        target = absolute(page_url, (anchor.attributes.get("href") or "").strip())
         if policy == "rewrite" and target in local_pages:
             anchor.attrs["href"] = local_pages[target]
         elif policy == "keep" and anchor.attributes.get("href"):
