@@ -10,15 +10,31 @@ from __future__ import annotations
 
 import html
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import feedparser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mirrord.feeds import FeedEntry, assembled, entry_id, entry_xml, from_feed, render_feed, written_entries
+from mirrord.feeds import (
+    ATOM,
+    NOT_XML,
+    FeedEntry,
+    assembled,
+    entry_id,
+    entry_xml,
+    from_feed,
+    mirror_link,
+    render_feed,
+    stamp,
+    written_entries,
+)
 from mirrord.index import parse_index
 from mirrord.pageblocks import marked_block
+from mirrord.render import page_url
 
 import values
 from fixture_site import add_article, populate
@@ -159,3 +175,33 @@ def test_no_entry_is_carried_from_a_feed_whose_own_elements_change():
     assert written_entries(old, replace(mirror, title="Another"), "c", "Channel") == {}
     assert written_entries(old, mirror, "c", "Renamed") == {}
     assert written_entries(None, mirror, "c", "Channel") == {}
+
+
+def element_tree_entry(entry: FeedEntry, mirror) -> str:
+    """The entry as ElementTree writes it in an indented feed: how every release up to 966f4a9 wrote entries,
+    which mirrors' feeds hold and the new ones must match byte for byte."""
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    item = ET.SubElement(feed, f"{{{ATOM}}}entry")
+    for tag, text in (("id", page_url(entry.url)), ("title", entry.title), ("updated", stamp(entry.fetched)),
+                      ("published", stamp(entry.fetched))):
+        ET.SubElement(item, f"{{{ATOM}}}{tag}").text = NOT_XML.sub("", text)
+    ET.SubElement(item, f"{{{ATOM}}}link", {"rel": "alternate", "href": mirror_link(mirror, entry.path)})
+    ET.SubElement(item, f"{{{ATOM}}}link", {"rel": "via", "href": page_url(entry.url)})
+    ET.SubElement(item, f"{{{ATOM}}}content", {"type": "html"}).text = NOT_XML.sub("", entry.html)
+    ET.indent(feed)
+    text = ET.tostring(feed, encoding="unicode")
+    return text[text.index("\n") + 1:].removesuffix("</feed>")
+
+
+TRICKY = st.text(st.sampled_from(list("a <>&\"'\r\n\t\x00\x0b\x1f\ufffe\uffff\u00e9\u4e2d\U0001f600;=?#/")),
+                 max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(title=TRICKY, body=TRICKY, query=TRICKY, public=st.sampled_from([None, PUBLIC_URL, 'https://h/"x"&<y>\t']))
+def test_an_entry_is_written_as_element_tree_writes_it(title, body, query, public):
+    mirror = values.mirror(public_url=public)
+    entry = FeedEntry(f"pages/c/{query or 'a'}.md", title, f"https://example.org/a?{query}",
+                      datetime(2026, 1, 1, tzinfo=timezone.utc), body)
+
+    assert entry_xml(entry, mirror).xml == element_tree_entry(entry, mirror)
