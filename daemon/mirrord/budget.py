@@ -14,12 +14,10 @@ elements takes about a second); the budget is what catches the cost nobody fores
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import select
 import struct
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -148,6 +146,8 @@ class Worker:
     run again in it) reading calls from its stdin and answering on its stdout, both pickled."""
 
     def __init__(self) -> None:
+        import subprocess  # here: the workers, which import this module, never start one
+
         self.process = subprocess.Popen([sys.executable, "-c", "from mirrord.budget import serve; serve()"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         start_new_session=True)  # Ctrl-C in a terminal is the parent's to handle
@@ -181,12 +181,12 @@ class Worker:
 
 def serve() -> None:
     """A worker's life: run each call read from stdin, write its result or what went wrong to stdout, until
-    stdin closes. Whatever a library prints goes nowhere, so that it cannot garble the answers."""
+    stdin closes. Whatever a library prints goes nowhere, so that it cannot garble the answers (stderr, where
+    logging's last resort writes, is the null device already)."""
     requests, answers = os.dup(0), os.dup(1)
     nowhere = os.open(os.devnull, os.O_RDWR)
     os.dup2(nowhere, 0)
     os.dup2(nowhere, 1)
-    logging.getLogger().addHandler(logging.NullHandler())
     while True:
         try:
             function, arguments = receive(requests)
