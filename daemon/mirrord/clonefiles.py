@@ -13,10 +13,12 @@ import os
 import posixpath
 import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from mirrord.errors import PublishError
 from mirrord.log import get_logger
+from mirrord.model import PageFile
 
 log = get_logger()
 
@@ -43,15 +45,27 @@ class CloneFiles:
         elif target is not None:
             target.unlink(missing_ok=True)
 
-    def write(self, path: str, data: bytes) -> None:
-        """Write data at path, removing a link or other odd file that stands there; never through a link."""
-        target = self.folder_of(path, make=True) / posixpath.basename(path)
+    def write(self, files: Iterable[PageFile]) -> None:
+        """Write each file, removing a link or other odd file that stands at its path; never through a link.
+        Each folder on the way is checked (and made) once for all the files in it: nothing else writes the
+        clone meanwhile, and a cycle's hundreds of pages share a few folders."""
+        folders: dict[str, Path] = {}
+        for file in files:
+            name = posixpath.dirname(file.path)
+            folder = folders.get(name) or folders.setdefault(name, self.folder_of(file.path, make=True))
+            self.write_file(folder / posixpath.basename(file.path), file.path, file.data)
+
+    def write_file(self, target: Path, path: str, data: bytes) -> None:
         mode = lstat(target)
         if mode and not stat.S_ISREG(mode):
             self.remove_odd_file(target, mode, path)
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with open(handle, "wb") as out:
-            out.write(data)
+        try:
+            written = memoryview(data)
+            while written:
+                written = written[os.write(handle, written):]
+        finally:
+            os.close(handle)
 
     def folder_of(self, path: str, make: bool) -> Path | None:
         """Return the folder of path in the clone when every folder on the way is a real one. With make,

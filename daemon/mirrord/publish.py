@@ -325,8 +325,7 @@ class Workspace:
         (self.root / ".git" / WRITING_MARKER).touch()
         for path in deleted:
             self.files.delete(path)
-        for file in files:
-            self.files.write(file.path, file.data)
+        self.files.write(files)
 
     def report_links(self, before: str | None) -> None:
         """Log the symbolic links (and submodules) that the commits from before to HEAD (all of HEAD without
