@@ -4,13 +4,14 @@ requests + BeautifulSoup html.parser, prettify, one `git add -A && git commit &&
 
 Each article page is realistic noise (60 inline scripts, a 120-link nav, two 60-item related lists, a style block)
 around `div.featured_image` and `div.post_content`. Printed, medians of REPEATS runs: walls, CPU (user + sys of the
-process and of every process it started, its extraction workers and git), CPU per article (the cold cycle's CPU
-less that of a cycle with nothing new, all 304, over the articles; and without the QR code's share, which the issue
-measures apart; and what one article more costs, the slope from a cold cycle of half the articles, the fixed costs
-of a cycle that fetches set apart), the start-up of `--version`, `check` and `status`, the cost of one QR code, the
-latency bound (requests x latency / requests in flight) and the ratios; with mirrord's HTTP client alone (its
-Fetcher fetching the same pages, in a process of its own, its imports left out) and a plain-socket client as the
-floor of HTTP alone (bench/http_client.py compares the two closer).
+process and of every process it started, its extraction workers and git), CPU per article (the cold cycle's CPU less
+that of a cycle with nothing new, all 304, over the articles; less also an extraction worker's start-up (its
+interpreter, imports and page template, which a run pays once, not per article); and without the QR code's share,
+which the issue measures apart; and what one article more costs, the slope from a cold cycle of half the articles,
+the fixed costs of a cycle that fetches set apart), the start-up of `--version`, `check` and `status`, the cost of
+one QR code, the latency bound (requests x latency / requests in flight) and the ratios; with mirrord's HTTP client
+alone (its Fetcher fetching the same pages, in a process of its own, its imports left out) and a plain-socket client
+as the floor of HTTP alone (bench/http_client.py compares the two closer).
 
 Run: python bench/cold.py [--repeats N] [--rev COMMIT]  (--rev: mirrord's code at that commit, e.g. 9a5543b,
 for the figures before a change; needs `pip install -e '.[bench]'`)
@@ -259,6 +260,24 @@ def fetcher_alone(port: int, env: dict[str, str]) -> tuple[float, float]:
     return cpu, wall
 
 
+# What an extraction worker loads before its first article (`python -c` of `budget.Worker`): part of a run's
+# start-up, like the imports a cycle with nothing new makes, not of any article.
+WORKER_START = """
+import importlib
+from mirrord.budget import serve
+for name in ("mirrord.extract", "mirrord.render", "zxingcpp", "segno"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+try:
+    from mirrord.templating import environment
+    environment(None).get_template("page.md.j2")
+except ImportError:
+    pass
+"""
+
+
 QR_TIMING = """
 import sys, time
 from mirrord.render import qr_png
@@ -302,6 +321,7 @@ def one_round(site: dict[str, bytes], latency: float, env: dict[str, str], tmp: 
         figures["wall"], figures["cpu"], _ = run_measured(mirrord + ["-c", str(config), "once"], env)
         figures["remote kib"] = size_kib(folder / "remote.git" / "objects")
         figures["warm wall"], figures["warm cpu"], _ = run_measured(mirrord + ["-c", str(config), "once"], env)
+        _, figures["worker start cpu"], _ = run_measured([sys.executable, "-c", WORKER_START], env)
         half = write_config(Path(tempfile.mkdtemp(dir=tmp)), port, max_new=ARTICLES // 2)
         _, figures["half cpu"], _ = run_measured(mirrord + ["-c", str(half), "once"], env)
         for command in ("check", "status"):
@@ -327,11 +347,16 @@ def report(latency: float, rounds: list[dict[str, float]], qr_ms: float) -> None
     bound = requests * latency / IN_FLIGHT
     per_article = (med["cpu"] - med["warm cpu"]) / articles * 1000
     apart = per_article - qr_ms
+    started = med["warm cpu"] + med["worker start cpu"]
+    beyond_start = (med["cpu"] - started) / articles * 1000
     marginal = (med["cpu"] - med["half cpu"]) / (articles - CHANNELS * (ARTICLES // 2)) * 1000
     print(f"\nadded latency {latency * 1000:.0f} ms, medians of {len(rounds)} runs, {articles} articles, "
           f"{requests} requests")
     print(f"  mirrord once, cold:        {med['wall']:6.2f} s wall  {med['cpu']:6.2f} s CPU  "
           f"({per_article:.2f} ms CPU per article beyond a cycle with nothing new, {apart:.2f} ms QR codes apart)")
+    print(f"  beyond start-up:           {beyond_start:6.2f} ms CPU per article, {beyond_start - qr_ms:.2f} ms QR "
+          f"codes apart (start-up: the cycle with nothing new and an extraction worker's start, "
+          f"{med['worker start cpu'] * 1000:.0f} ms)")
     print(f"  one article more:          {marginal:6.2f} ms CPU (the slope from a cold cycle of half the articles: "
           f"what a cycle's fixed costs leave per article)")
     print(f"  the remote after it:       {med['remote kib']:6.0f} KiB of objects")
