@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 
-from mirrord.budget import WORKERS, extract_within_budget  # noqa: E402
 from mirrord.extract import extract_article, sanitize, text_length  # noqa: E402
 from mirrord.markup import bound_depth  # noqa: E402
 from mirrord.render import render_page  # noqa: E402
+from mirrord.workers import WORKERS, extract_within_budget  # noqa: E402
 
 from values import FETCHED, channel, entry, mirror  # noqa: E402
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from mirrord.budget import Workers, extract_within_budget
 from mirrord.errors import HeldBack
 from mirrord.extract import extract_article
 from mirrord.markup import MAX_DEPTH, bound_depth, bounded, has_few_tags
 from mirrord.render import render_page
+from mirrord.workers import Workers, extract_within_budget
 
 from mirror_run import bare_repository, clone, mirrord
 from values import FETCHED, channel, entry, mirror
@@ -179,12 +180,46 @@ def test_a_call_overrunning_its_budget_is_stopped_and_held_back_and_the_workers_
     workers = Workers(1)
     try:
         with pytest.raises(HeldBack, match="took longer than 0.5 s, so it was stopped"):
-            workers.run(time.sleep, (60,), 0.5)
+            asyncio.run(workers.run(time.sleep, (60,), 0.5))
         with pytest.raises(HeldBack, match=r"failed \(RecursionError: maximum recursion depth exceeded"):
-            workers.run(json.loads, ("[" * 100_000,), 30)
+            asyncio.run(workers.run(json.loads, ("[" * 100_000,), 30))
         with pytest.raises(HeldBack, match="the worker extracting it died"):
-            workers.run(os._exit, (9,), 30)
-        assert workers.run(len, ("still working",), 30) == 13
+            asyncio.run(workers.run(os._exit, (9,), 30))
+        assert asyncio.run(workers.run(len, ("still working",), 30)) == 13
+    finally:
+        workers.close()
+
+
+def test_one_worker_serves_the_calls_of_several_threads_loops_and_a_cancelled_wait_gives_its_turn_on():
+    """The daemon calls from a loop per mirror thread: a call waiting for the busy worker is woken in its own
+    loop, a waiting call cancelled (a cycle stopped) leaves the slot to the others, and big arguments and
+    answers cross the pipes whole."""
+    workers, big = Workers(1), "x" * 3_000_000
+    results: list[list[int]] = []
+
+    async def calls() -> list[int]:
+        return await asyncio.gather(*(workers.run(len, (big[:n],), 30) for n in (1, 2_000_000, 3_000_000)))
+
+    async def cancelled_waits() -> int:
+        for cancel_after_slow in (False, True):  # still queued; or handed the slot just before the cancel
+            slow = asyncio.ensure_future(workers.run(time.sleep, (0.3,), 30))
+            waiting = asyncio.ensure_future(workers.run(len, ("abc",), 30))
+            await asyncio.sleep(0.1)
+            if cancel_after_slow:
+                await slow
+            waiting.cancel()
+            await slow
+        return await asyncio.wait_for(workers.run(len, ("after",), 30), 10)
+
+    try:
+        threads = [threading.Thread(target=lambda: results.append(asyncio.run(calls()))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert results == [[1, 2_000_000, 3_000_000]] * 3
+        assert asyncio.run(cancelled_waits()) == 5
+        assert workers.free == 1 and not workers.waiting
     finally:
         workers.close()
 

@@ -28,7 +28,7 @@ from mirror_run import bare_repository, mirrord, write_config
 HEAVY = ("rich", "git", "feedparser", "jinja2", "httpx", "httpcore", "nh3", "charset_normalizer", "structlog",
          "selectolax", "apscheduler", "prometheus_client", "trafilatura", "lxml", "zxingcpp", "segno", "opencc",
          "asyncio", "sqlite3", "multiprocessing", "rich.progress", "xml.etree.ElementTree", "mirrord.extract",
-         "mirrord.markdown", "mirrord.budget")
+         "mirrord.markdown", "mirrord.budget", "mirrord.workers")
 # What each command needs of them: `check` validates CSS selectors with the parser that will run them, and
 # `status` reads the state database and draws tables.
 NEEDED = {"import": set(), "--version": set(), "check": {"selectolax"}, "status": {"selectolax", "sqlite3", "rich"}}

@@ -60,7 +60,7 @@ async def extract_fetched(candidate: Candidate, page: str | None, mirror: Mirror
     """Return the article of a fetched page (None: of the feed entry's own content), its links to the mirror's
     pages rewritten and its pictures downloaded as the mirror says: the steps `preview` shares with a cycle.
     Raise HeldBack when it would not be published."""
-    from mirrord.budget import extract_within_budget  # its worker processes' machinery: not for a quiet cycle
+    from mirrord.workers import extract_within_budget  # its worker processes' machinery: not for a quiet cycle
 
     entry, channel = candidate.entry, candidate.channel
     links = await asyncio.to_thread(links_in, page if page is not None else entry.content_html or "", entry.url,
@@ -88,9 +88,9 @@ def links_in(html_text: str, base: str, pages: Mapping[str, str], from_path: str
 
 
 def start_workers() -> None:
-    """Start an extraction worker ahead of the first page (see `budget.Workers.prestart`): for a cycle with
+    """Start an extraction worker ahead of the first page (see `workers.Workers.prestart`): for a cycle with
     articles to fetch."""
-    from mirrord.budget import WORKERS
+    from mirrord.workers import WORKERS
 
     WORKERS.prestart()
 
@@ -106,8 +106,8 @@ async def download_images(article: Article, mirror: Mirror, fetcher: Fetcher, co
     A picture that cannot be stored keeps pointing at the site (logged): the page is worth more than it.
     fetcher must be a `Fetcher.for_pictures` one, which refuses addresses that are not public. The HTML and
     the page change in a worker (`budget`); the pictures' bytes stay here."""
-    from mirrord.budget import localize_within_budget
     from mirrord.extract import image_urls
+    from mirrord.workers import localize_within_budget
 
     urls = image_urls(article)
     files = await asyncio.gather(*(download_image(article, url, fetcher, context) for url in urls))

@@ -106,9 +106,9 @@ def end(code: int) -> NoReturn:
     which frees every loaded module's objects one by one (60-70 ms after a cycle, a third of `status`'s
     run) for a process about to vanish: the commands have closed what else they opened (the state, the
     clones' git processes)."""
-    budget = sys.modules.get("mirrord.budget")  # loaded by a command that extracted an article
-    if budget is not None:
-        budget.WORKERS.close()
+    workers = sys.modules.get("mirrord.workers")  # loaded by a command that extracted an article
+    if workers is not None:
+        workers.WORKERS.close()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader gone (`| head`), a stream closed: all is said
             stream.flush()
