@@ -197,7 +197,7 @@ def test_failing_channel_and_dead_remote_give_exit_1_and_keep_the_rest(tmp_path,
     assert "channel weekly/features" in run.stdout and "HTTP 404" in run.stdout
     assert "push to" in run.stdout
     local = tmp_path / "state" / "repos" / "news"
-    assert (local / "pages" / "world").is_dir(), "the working clone keeps the commit for the next push"
+    assert git(local, "ls-tree", "--name-only", "HEAD", "pages/world/"), "the clone keeps the commit for the next push"
     bare_repository(dead)
     assert mirrord(config, "once").code == 1, "features still fails"
     assert commit_count(dead) >= 1

@@ -16,7 +16,7 @@ from fixture_site import (
     article_url,
     populate,
 )
-from mirror_run import mirrord, write_config
+from mirror_run import git, mirrord, write_config
 
 
 def written(tmp_path: Path) -> list[Path]:
@@ -42,7 +42,7 @@ def test_preview_prints_the_page_a_cycle_publishes_and_writes_nothing(setup, tmp
 
     published = mirrord(config, "once", "daily", "--no-push")
     assert published.code == 0, published.stderr
-    page = (tmp_path / "state" / "repos" / "news" / "pages" / "local" / f"{slug}.md").read_text(encoding="utf-8")
+    page = git(tmp_path / "state" / "repos" / "news", "show", f"HEAD:pages/local/{slug}.md")
     assert without_fetch_time(run.stdout) == without_fetch_time(page)
 
 

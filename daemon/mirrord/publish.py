@@ -186,18 +186,23 @@ class Workspace:
         """Start a new clone from the first remote's branch when it already has one. When shallow, of a
         mirror with its own ledger, the clone takes the last commit only and leaves the pages out of its
         files: the ledger holds what the history would tell, commits are built from git's trees, and a
-        fresh runner on a mirror of 100k pages need not write 100k files."""
+        fresh runner on a mirror of 100k pages need not write 100k files. A new mirror's clone (no history
+        to adopt) leaves them out too: its ledger is written from its first commit, and a cycle need not
+        write each new page twice, into git and into the clone's files."""
         for name, _ in self.remote_names()[:1]:
             try:
                 self.git.fetch("-q", *(["--depth", "1"] if shallow else []), name, self.mirror.branch)
             except gitpython().GitCommandError:
-                return
+                break
             if shallow and self.tree("FETCH_HEAD", LEDGER_DIR):
                 self.leave_out_pages()
             self.git.reset("-q", "--hard", "FETCH_HEAD")
+            return
+        self.leave_out_pages()
 
     def leave_out_pages(self) -> None:
-        """Check out every file but the pages (a sparse checkout); pages written later are still written."""
+        """Check out every file but the pages (a sparse checkout): they are read from the last commit when
+        needed (`read`), and `write` leaves them out too."""
         self.git.config("core.sparseCheckout", "true")
         (self.root / ".git" / "info").mkdir(exist_ok=True)
         (self.root / ".git" / "info" / "sparse-checkout").write_text("/*\n!/pages/\n")
@@ -216,10 +221,12 @@ class Workspace:
     def move_to(self, commit: str, ours: str | None = None) -> None:
         """Make the branch, the index and the files those of commit (a remote's, holding all of ours, or, with
         ours, about to get our pages back: until `moved_back`, an interrupted cycle returns to ours)."""
+        before = self.head()
         self.sync_index()
         if ours:
             (self.root / ".git" / INTEGRATING_MARKER).write_text(f"{ours} {commit}")
         self.git.reset("-q", "--hard", commit)
+        self.report_links(before)
 
     def moved_back(self) -> None:
         """Say that the commit putting our pages back on the remote's is made (see move_to)."""
@@ -295,7 +302,7 @@ class Workspace:
         for line in self.git.log("--diff-filter=D", "--name-only", "--format=%x00%H", "--", "pages").splitlines():
             if line.startswith("\0"):
                 commit = line[1:]
-            elif line.endswith(".md") and line not in deleting and not (self.root / line).exists():
+            elif line.endswith(".md") and line not in deleting and self.read(line) is None:
                 deleting[line] = commit
         specs = [f"{commit}^:{path}" for path, commit in deleting.items()]
         return dict(zip(deleting, self.last_lines(specs), strict=True))
@@ -325,7 +332,8 @@ class Workspace:
         (self.root / ".git" / WRITING_MARKER).touch()
         for path in deleted:
             self.files.delete(path)
-        self.files.write(files)
+        sparse = self.is_sparse()
+        self.files.write(file for file in files if not (sparse and file.path.startswith("pages/")))
 
     def report_links(self, before: str | None) -> None:
         """Log the symbolic links (and submodules) that the commits from before to HEAD (all of HEAD without
