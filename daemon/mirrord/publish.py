@@ -183,18 +183,18 @@ class Workspace:
         return [(f"{REMOTE_PREFIX}{i}", url) for i, url in enumerate(self.mirror.remotes, 1)]
 
     def adopt_remote_history(self, shallow: bool) -> None:
-        """Start a new clone from the first remote's branch when it already has one. When shallow, of a
-        mirror with its own ledger, the clone takes the last commit only and leaves the pages out of its
-        files: the ledger holds what the history would tell, commits are built from git's trees, and a
-        fresh runner on a mirror of 100k pages need not write 100k files. A new mirror's clone (no history
-        to adopt) leaves them out too: its ledger is written from its first commit, and a cycle need not
-        write each new page twice, into git and into the clone's files."""
+        """Start a new clone from the first remote's branch when it already has one (its last commit only
+        when shallow). Of a mirror with its own ledger, the clone leaves the pages out of its files: the
+        ledger holds what the history would tell, commits are built from git's trees, and a fresh runner
+        on a mirror of 100k pages need not write 100k files. A new mirror's clone (no history to adopt)
+        leaves them out too: its ledger is written from its first commit. Such a clone never writes a
+        page's files (`write`): a cycle's pages go into git only, not a second time onto the disk."""
         for name, _ in self.remote_names()[:1]:
             try:
                 self.git.fetch("-q", *(["--depth", "1"] if shallow else []), name, self.mirror.branch)
             except gitpython().GitCommandError:
                 break
-            if shallow and self.tree("FETCH_HEAD", LEDGER_DIR):
+            if self.tree("FETCH_HEAD", LEDGER_DIR):
                 self.leave_out_pages()
             self.git.reset("-q", "--hard", "FETCH_HEAD")
             return
