@@ -104,16 +104,19 @@ def rendered_pages(mirror: Mirror, live: list[LedgerRow], workspace: Workspace,
     wanted; a page that cannot be rendered again is put in the report's skipped list and logged."""
     files: list[PageFile] = []
     deleted: list[str] = []
-    for row in {row.path: row for row in live}.values():
-        rendered = page_again(mirror, row, workspace.read_text(row.path))
+    rows = {row.path: row for row in live}
+    held = workspace.read_many([path for page in rows for path in (page, f"{page}.png")])
+    for row in rows.values():
+        page = held[row.path]
+        rendered = page_again(mirror, row, page.decode("utf-8", errors="replace") if page is not None else None)
         if isinstance(rendered, str):
             report.skipped.append((row.path, rendered))
             log.warning("rebuild.skipped", mirror=mirror.name, channel=row.channel, article=row.id, path=row.path,
                         error=rendered)
             continue
-        files += [file for file in rendered if workspace.read(file.path) != file.data]
+        files += [file for file in rendered if held[file.path] != file.data]
         qr = f"{row.path}.png"
-        if len(rendered) == 1 and workspace.read(qr) is not None:
+        if len(rendered) == 1 and held[qr] is not None:
             deleted.append(qr)
     return files, deleted
 
