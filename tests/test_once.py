@@ -18,6 +18,7 @@ from fixture_site import (
     populate,
 )
 from mirror_run import PUBLIC_URL, bare_repository, clone, commit_count, git, metadata, mirrord, write_config
+from releases import release, run_release
 
 CHANNELS = ("world", "local", "features")
 
@@ -227,3 +228,33 @@ def test_lost_database_is_taken_from_the_mirrors_own_ledger_without_republishing
     repo = clone(bare, tmp_path / "reader")
     assert indexed_pages(repo, "local")[0] == "pages/local/ferry-strike-ends.md"
     assert len(indexed_pages(repo, "local")) == 5
+
+
+def test_a_clone_of_an_earlier_release_keeps_its_pages_files_and_a_new_mirrors_clone_leaves_them_to_git(
+        tmp_path, site):
+    """Clones made before new clones left the pages out of their files (966f4a9) still get each new page's
+    file, so that what reads them finds every page; a new mirror's clone writes none, and its next commits
+    (feeds carried, a page read back from git when its feed is made again) come out the same."""
+    populate(site)
+    old = bare_repository(tmp_path / "old" / "remote.git")
+    config = write_config(tmp_path / "old" / "mirrord.toml", site, old)
+    assert run_release(release("966f4a9", "the release before", tmp_path / "release"), config).code == 0
+    add_article(site, "local", "ferry-strike-ends", "Ferry strike ends after talks")
+    assert mirrord(config, "once").code == 0
+    kept = tmp_path / "old" / "state" / "repos" / "news"
+    page = "pages/local/ferry-strike-ends.md"
+    assert (kept / page).read_text(encoding="utf-8") == git(kept, "show", f"HEAD:{page}")
+
+    new = bare_repository(tmp_path / "new" / "remote.git")
+    config = write_config(tmp_path / "new" / "mirrord.toml", site, new)
+    assert mirrord(config, "once").code == 0
+    made = tmp_path / "new" / "state" / "repos" / "news"
+    assert not (made / "pages").exists() and git(made, "show", f"HEAD:{page}")
+    (made / "feeds" / "local.xml").unlink()  # made again from every page, read back from git
+    add_article(site, "local", "harbour-festival", "Harbour festival draws record crowds")
+    assert mirrord(config, "once").code == 0
+    reader = clone(new, tmp_path / "reader")
+    assert indexed_pages(reader, "local")[:2] == ["pages/local/harbour-festival.md", page]
+    feed = (reader / "feeds" / "local.xml").read_text(encoding="utf-8")
+    assert feed.count("<entry>") == len(indexed_pages(reader, "local")) > 2
+    assert "Ferry strike ends after talks" in feed
