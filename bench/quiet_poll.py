@@ -28,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
 from pathlib import Path
 
 from cold import code_of  # this tree's code or a commit's, as cold.py runs it
@@ -47,26 +49,32 @@ def process_cpu() -> float:
 
 
 def measure(args: argparse.Namespace) -> dict[str, float]:
-    """In the child: poll the used sources `rounds` times; return the medians, in ms a channel poll."""
+    """In the child: poll the used sources `rounds` times; return the medians, in ms a channel poll. The cycles run
+    in a thread of their own, as the daemon runs them (asyncio's runner in the main thread would also look at the
+    signal handlers each time)."""
     from mirrord.config import load_config
     from mirrord.log import configure_logging
     from mirrord.scheduler import Daemon
     from scale import FeedSite, write_config
 
-    with tempfile.TemporaryDirectory(prefix="quiet-poll-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="quiet-poll-") as tmp, ThreadPoolExecutor(1) as job_thread:
         site = FeedSite()
         config = load_config(write_config(Path(tmp), site, args.sources, min(100, args.sources), 2, 60))
         configure_logging(config.log_file)
         daemon = Daemon(config, lambda: config)
         used = list(config.sources)[:args.used]
-        for name in used:
-            daemon.run_source(name)  # builds the mirror, saves the validators: every later poll is a 304
+
+        def poll(names: list[str]) -> None:
+            for name in names:
+                job_thread.submit(daemon.run_source, name).result()
+
+        poll(fill_mirrors(config, site, used, args.pages))  # builds the mirrors, saves the validators: every later
+        poll(used)  # poll is a 304
         http = daemon.http.thread.native_id
         totals, client = [], []
         for _ in range(args.rounds):
             before, before_http = process_cpu(), thread_cpu(http)
-            for name in used:
-                daemon.run_source(name)
+            poll(used)
             polls = 2 * len(used)
             totals.append((process_cpu() - before) * 1000 / polls)
             client.append((thread_cpu(http) - before_http) * 1000 / polls)
@@ -77,9 +85,24 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
     return {"total": total, "http": http_ms, "rest": total - http_ms}
 
 
+def fill_mirrors(config, site, used: list[str], pages: int) -> list[str]:
+    """Give every channel of the used sources' mirrors `pages` items to publish (none: empty mirrors); return the
+    sources whose first cycle builds those mirrors."""
+    if not pages:
+        return used
+    mirrors = {config.sources[name].mirror for name in used}
+    sources = [name for name, source in config.sources.items() if source.mirror in mirrors]
+    for name in sources:
+        for channel in ("c0", "c1"):
+            path = f"/feed/{name}/{channel}.xml"
+            site.feeds[path] = [(serial, formatdate(usegmt=True)) for serial in range(pages)]
+            site.versions[path] += 1
+    return sources
+
+
 def run_child(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", "--sources", str(args.sources), "--used", str(args.used),
-               "--rounds", str(args.rounds)]
+               "--rounds", str(args.rounds), "--pages", str(args.pages)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=1800)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -89,8 +112,10 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=1000)
     parser.add_argument("--used", type=int, default=50, help="sources polled, spread over the mirrors")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--pages", type=int, default=0,
+                        help="pages each channel of the used sources' mirrors holds (all their sources' first cycles)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rev", default="4e77c39", help="the code to compare with (a commit)")
+    parser.add_argument("--rev", default="966f4a9", help="the code to compare with (a commit)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -106,7 +131,7 @@ def main() -> None:
     medians = {name: {key: statistics.median(f[key] for f in runs) for key in ("total", "http", "rest")}
                for name, runs in figures.items()}
     print(f"ms of CPU per channel poll (304), medians of {args.repeats} repeats; {args.used} of {args.sources} "
-          f"sources x {args.rounds} rounds")
+          f"sources x {args.rounds} rounds; {args.pages} pages a channel")
     print(f"{'code':>12} {'total':>7} {'http':>7} {'rest':>7}")
     for name, values in medians.items():
         print(f"{name:>12} {values['total']:7.2f} {values['http']:7.2f} {values['rest']:7.2f}")

@@ -101,6 +101,21 @@ def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled
     return Committed(commit, [page_path(a.channel, a.id) for a in plan.articles], pruned)
 
 
+def unchanged(mirror: Mirror, polled: list[Source], workspace: Workspace, state: State) -> bool:
+    """Tell whether a cycle whose channels list nothing would commit nothing, reading only the live rows of the
+    channels it polled: the mirror has its own ledger, no channel is past `keep` (nothing to prune: a lowered
+    `keep` still prunes at the next poll), and the polled channels' indexes are as the clone has them (a
+    renamed channel's shows its new title). Planning a commit reads every live row of the mirror, which made
+    the cost of a poll that finds nothing new grow with the pages its mirror keeps."""
+    if head_ledger(mirror, workspace, state) is None or state.past_keep(mirror.name, mirror.keep):
+        return False
+    channels = {channel.name for source in polled for channel in source.channels}
+    shown: dict[str, list[LedgerRow]] = {channel: [] for channel in channels}
+    for row in state.live_rows(mirror.name, channels):
+        shown[row.channel].append(row)
+    return not changed_indexes(mirror, polled, shown, workspace, channels)
+
+
 def checked(plan: CommitPlan, polled: list[Source]) -> set[str]:
     """Return the channels whose index a cycle renders and compares with the clone's: those it polled (their
     titles may have changed) and those it adds or prunes rows of. No other index can change, and rendering

@@ -19,7 +19,7 @@ from typing import Any
 
 from mirrord.articles import Fetched, fetch_article, start_workers
 from mirrord.channels import discover_channel, save_validators
-from mirrord.commit import commit_plan
+from mirrord.commit import Committed, commit_plan, unchanged
 from mirrord.credentials import secrets_of
 from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
@@ -28,7 +28,7 @@ from mirrord.integrate import integrate_remote, prepare
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
-from mirrord.model import Article, Channel, Config, Mirror, Options, Response, Source
+from mirrord.model import Article, Channel, Config, Discovery, Mirror, Options, Response, Source
 from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.publish import Workspace
 from mirrord.remotes import push_remotes
@@ -40,11 +40,12 @@ log = get_logger()
 
 @dataclass(frozen=True)
 class Collected:
-    """What discovery and extraction found: the plan, the ledger view it was made on, the response each
-    channel that could be read came from, and the articles extracted."""
+    """What discovery and extraction found: the plan, the ledger view it was made on (None when no channel
+    listed anything: nothing to plan, and the view was not read), the response each channel that could be
+    read came from, and the articles extracted."""
 
     plan: FetchPlan
-    view: LedgerView
+    view: LedgerView | None
     validators: dict[Channel, Response]
     articles: list[Article]
 
@@ -128,11 +129,8 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         except PublishError as error:
             commit_failed(mirror.name, error, report)
             return
-        now = datetime.now(timezone.utc)
-        channels = [channel.name for source in all_sources for channel in source.channels]
-        commit = plan_commit(collected.view, mirror.keep, channels, collected.plan, collected.articles, now)
         try:
-            committed = commit_plan(commit, mirror, all_sources, sources, workspace, state, now)
+            committed = commit_collected(mirror, all_sources, sources, workspace, state, collected)
         except PublishError as error:
             commit_failed(mirror.name, error, report)
             return
@@ -143,6 +141,24 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
             push_remotes(mirror, workspace, state, report, options.push_backoff, integrate)
     finally:
         workspace.close()
+
+
+def commit_collected(mirror: Mirror, all_sources: list[Source], sources: list[Source], workspace: Workspace,
+                     state: State, collected: Collected) -> Committed:
+    """Plan the commit on the ledger view and make it; when no channel listed anything and nothing would
+    change (`commit.unchanged`), neither the whole view is read nor anything planned."""
+    if collected.view is None and unchanged(mirror, sources, workspace, state):
+        return Committed()
+    view = collected.view or read_view(mirror, state, [])
+    now = datetime.now(timezone.utc)
+    channels = [channel.name for source in all_sources for channel in source.channels]
+    commit = plan_commit(view, mirror.keep, channels, collected.plan, collected.articles, now)
+    return commit_plan(commit, mirror, all_sources, sources, workspace, state, now)
+
+
+def read_view(mirror: Mirror, state: State, found: list[tuple[Channel, Discovery]]) -> LedgerView:
+    """Read the part of the mirror's ledger a cycle plans on: every live row, and the rows of what is listed."""
+    return LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
 
 
 async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
@@ -160,17 +176,17 @@ async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: 
                                          for c in channels))
     read = [(channel, found) for channel, found in zip(channels, discoveries, strict=True) if found is not None]
     found = [(channel, discovery) for channel, (discovery, _) in read]
-    view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
-    plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
+    view = read_view(mirror, state, found) if any(discovery.entries for _, discovery in found) else None
+    plan = plan_fetches(view or LedgerView(mirror.name), found, rebuilt, now, mirror.keep, held.keys)
     if plan.candidates and catch_up is not None:
         rebuilt = catch_up() or rebuilt
-        view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
+        view = read_view(mirror, state, found)
         plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     for channel, left in plan.left.items():
         log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,
                  error=f"{left} more new articles than max_new: left for the next cycles")
-    pages = page_urls(view, plan)
+    pages = page_urls(view or LedgerView(mirror.name), plan)
     if plan.candidates:
         start_workers()
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))

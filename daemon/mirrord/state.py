@@ -92,6 +92,20 @@ class State:
             (mirror, json.dumps(sorted(set(keys))), json.dumps(sorted(set(names)))))
         return [to_row(values) for values in cursor]
 
+    def live_rows(self, mirror: str, channels: Iterable[str]) -> list[LedgerRow]:
+        """Return, oldest first, the live rows of a mirror's named channels."""
+        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
+                                 f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}",
+                                 (mirror, json.dumps(sorted(set(channels)))))
+        return [to_row(values) for values in cursor]
+
+    def past_keep(self, mirror: str, keep: int) -> bool:
+        """Tell whether a channel of the mirror has more than `keep` live rows (never, with keep 0): counted by
+        SQLite, without reading the rows."""
+        return bool(keep) and self.db.execute(
+            "SELECT 1 FROM articles WHERE mirror = ? AND pruned = 0 GROUP BY channel HAVING COUNT(*) > ? LIMIT 1",
+            (mirror, keep)).fetchone() is not None
+
     def record_cycle(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
         """Record what one commit published and pruned, in one transaction."""
         with self.writing():
