@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mirrord.config import load_config
-from mirrord.model import SourceResult
+from mirrord.model import Options, SourceResult
 from mirrord.publish import Workspace
 from mirrord.scheduler import STATE_CACHE_KIB, ThreadLoops, ThreadStates
 from mirrord.state import State
@@ -114,6 +114,28 @@ def test_a_cycle_with_nothing_new_prunes_every_channel_past_a_lowered_keep(tmp_p
     for channel in ("world", "local", "features"):
         assert len(list((clone / "pages" / channel).glob("*.md"))) == 1
     assert git(tmp_path / "remote.git", "rev-parse", "main").strip() == git(clone, "rev-parse", "HEAD").strip()
+
+
+def test_quiet_cycles_of_one_process_put_back_an_index_changed_by_hand_and_show_a_channel_renamed(tmp_path, site):
+    """Within one process (the daemon), an index found as it renders is not rendered again while its file and what
+    it shows stay the same: a file changed since, or a new title, is still seen at the channel's next poll."""
+    from mirrord.pipeline import run_once
+
+    path = write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git"))
+    index = tmp_path / "state" / "repos" / "news" / "indexes" / "features.md"
+    assert all(report.ok for report in run_once(load_config(path), [], Options()))
+    rendered = index.read_text(encoding="utf-8")
+    for _ in range(2):  # the second finds the index as the first did
+        assert run_once(load_config(path), ["weekly"], Options())[0].commit is None
+    index.write_text(rendered.replace("#### ", "#### x", 1), encoding="utf-8")
+    assert run_once(load_config(path), ["weekly"], Options())[0].ok
+    assert index.read_text(encoding="utf-8") == rendered  # written again (HEAD had it so: no commit)
+    path.write_text(path.read_text(encoding="utf-8").replace('title = "Features"', 'title = "Long reads"'),
+                    encoding="utf-8")
+    assert run_once(load_config(path), ["weekly"], Options())[0].commit is not None
+    assert "Long reads" in index.read_text(encoding="utf-8")
+    clone = tmp_path / "state" / "repos" / "news"
+    assert git(tmp_path / "remote.git", "rev-parse", "main") == git(clone, "rev-parse", "HEAD")
 
 
 def test_main_and_this_release_take_turns_on_one_mirror_and_publish_nothing_twice(tmp_path, site):

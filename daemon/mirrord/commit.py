@@ -23,6 +23,10 @@ from mirrord.render import page_path, render_page
 from mirrord.state import State
 
 log = get_logger()
+# The indexes a cycle that found nothing new compared with the clone and found as it renders them: (clone, channel)
+# -> (hash of the mirror, title and rows rendered, the file's signature). Rendering them again at each poll was
+# most of what such a cycle cost on a mirror of many pages.
+CHECKED_INDEXES: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {}
 
 
 @dataclass(frozen=True)
@@ -109,11 +113,26 @@ def unchanged(mirror: Mirror, polled: list[Source], workspace: Workspace, state:
     the cost of a poll that finds nothing new grow with the pages its mirror keeps."""
     if head_ledger(mirror, workspace, state) is None or state.past_keep(mirror.name, mirror.keep):
         return False
-    channels = {channel.name for source in polled for channel in source.channels}
-    shown: dict[str, list[LedgerRow]] = {channel: [] for channel in channels}
-    for row in state.live_rows(mirror.name, channels):
+    channels = [channel for source in polled for channel in source.channels]
+    shown: dict[str, list[LedgerRow]] = {channel.name: [] for channel in channels}
+    for row in state.live_rows(mirror.name, shown):
         shown[row.channel].append(row)
-    return not changed_indexes(mirror, polled, shown, workspace, channels)
+    return not any(index_changed(mirror, channel.name, channel.title, shown[channel.name], workspace)
+                   for channel in channels)
+
+
+def index_changed(mirror: Mirror, channel: str, title: str, rows: list[LedgerRow], workspace: Workspace) -> bool:
+    """Tell whether a channel's index would change: rendered and compared with the clone's file, unless that file,
+    untouched since, was found so for the same mirror, title and rows (`CHECKED_INDEXES`; not with templates of
+    the mirror's own, which may be edited)."""
+    path, key = index_path(channel), (str(workspace.root), channel)
+    made_from, found = hash((mirror, title, tuple(rows))), workspace.signature(path)
+    if mirror.templates is None and found is not None and CHECKED_INDEXES.get(key) == (made_from, found):
+        return False
+    if workspace.read(path) != render_index(mirror, title, rows).encode("utf-8"):
+        return True
+    CHECKED_INDEXES[key] = (made_from, found)
+    return False
 
 
 def checked(plan: CommitPlan, polled: list[Source]) -> set[str]:

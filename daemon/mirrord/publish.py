@@ -271,6 +271,9 @@ class Workspace:
             return self.committed(path)
         return data
 
+    def signature(self, path: str) -> tuple[int, ...] | None:
+        return self.files.signature(path)
+
     def is_sparse(self) -> bool:
         return (self.root / ".git" / "info" / "sparse-checkout").exists()
 
