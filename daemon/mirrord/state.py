@@ -99,6 +99,17 @@ class State:
                                  (mirror, json.dumps(sorted(set(channels)))))
         return [to_row(values) for values in cursor]
 
+    def live_digests(self, mirror: str, channels: Iterable[str]) -> dict[str, int]:
+        """Return, for each named channel, a hash of its live rows as stored, which changes when any of them
+        does: a quiet cycle tells by it that an index shows the rows it showed, without making the rows."""
+        named = sorted(set(channels))
+        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
+                                 f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}", (mirror, json.dumps(named)))
+        grouped: dict[str, list[tuple]] = {channel: [] for channel in named}
+        for values in cursor:
+            grouped[values[1]].append(values)
+        return {channel: hash(tuple(rows)) for channel, rows in grouped.items()}
+
     def past_keep(self, mirror: str, keep: int) -> bool:
         """Tell whether a channel of the mirror has more than `keep` live rows (never, with keep 0): counted by
         SQLite, without reading the rows."""
