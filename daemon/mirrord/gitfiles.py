@@ -22,6 +22,7 @@ REF_NAME = re.compile(r"refs/(?:[^/\x00-\x20\x7f]+/)*[^/\x00-\x20\x7f]+")
 SECTION = re.compile(r'\[\s*([-.\w]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
 KEY = re.compile(r"([A-Za-z][-A-Za-z0-9]*)\s*(=?)")
 ESCAPES = {"n": "\n", "t": "\t", "b": "\b", "\\": "\\", '"': '"'}
+QUOTING = ('"', "\\", "#", ";")  # the characters that make a config value more than its text
 MAX_LINKS = 5  # symbolic refs followed from HEAD, as git does, not forever
 
 
@@ -84,6 +85,8 @@ def clone_settings(config_file: Path) -> dict[str, str]:
 def config_value(text: str) -> str:
     """Return a config value as git reads it: quotes keep spaces and comment marks, backslashes escape, an
     unquoted `#` or `;` starts a comment, and spaces around the value are dropped."""
+    if not any(mark in text for mark in QUOTING):
+        return text.strip()  # what git wrote: nothing to unquote, the rest is read a character at a time
     text = text.lstrip()
     value: list[str] = []
     quoted, kept, index = False, 0, 0

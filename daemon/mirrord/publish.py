@@ -139,6 +139,8 @@ class Workspace:
     def recover(self) -> None:
         """Undo what an interrupted cycle left: a rebase in progress, written but uncommitted files."""
         git_dir = self.root / ".git"
+        if not {"rebase-merge", "rebase-apply", INTEGRATING_MARKER, WRITING_MARKER} & set(os.listdir(git_dir)):
+            return  # nothing to undo: one listing of .git, as each cycle asks
         if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
             self.git.rebase("--abort")
         integrating = git_dir / INTEGRATING_MARKER
@@ -473,10 +475,12 @@ def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
 
 
 def remove_stale_locks(git_dir: Path) -> None:
-    """Remove lock files a killed git left; safe because we hold the mirror's lock."""
-    for name in STALE_LOCKS:
-        (git_dir / name).unlink(missing_ok=True)
-    for folder, _, names in os.walk(git_dir / "refs"):  # half the cost of pathlib's rglob, paid each cycle
+    """Remove lock files a killed git left; safe because we hold the mirror's lock. Done each cycle: only the
+    lock files there are removed (one listing of .git, str paths: pathlib's cost more than the rest)."""
+    folder = str(git_dir)
+    for name in set(STALE_LOCKS) & set(os.listdir(folder)):
+        Path(folder, name).unlink(missing_ok=True)
+    for refs, _, names in os.walk(os.path.join(folder, "refs")):  # half the cost of pathlib's rglob
         for name in names:
             if name.endswith(".lock"):
-                Path(folder, name).unlink(missing_ok=True)
+                Path(refs, name).unlink(missing_ok=True)
