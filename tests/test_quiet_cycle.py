@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,6 +137,27 @@ def test_quiet_cycles_of_one_process_put_back_an_index_changed_by_hand_and_show_
     assert "Long reads" in index.read_text(encoding="utf-8")
     clone = tmp_path / "state" / "repos" / "news"
     assert git(tmp_path / "remote.git", "rev-parse", "main") == git(clone, "rev-parse", "HEAD")
+
+
+def test_a_cycle_with_nothing_new_still_pushes_settles_and_undoes_what_an_earlier_one_left(tmp_path, site):
+    """A cycle whose channels list nothing ends without opening the clone only when the mirror needs nothing:
+    a commit a remote lacks is pushed, a cycle a crash left is settled, its half-written files are undone."""
+    remote = tmp_path / "remote.git"
+    config = write_config(tmp_path / "mirrord.toml", site, remote)
+    assert mirrord(config, "once").code == 1  # no remote yet: the push fails
+    bare_repository(remote)
+    assert mirrord(config, "once").code == 0
+    clone = tmp_path / "state" / "repos" / "news"
+    assert git(remote, "rev-parse", "main") == git(clone, "rev-parse", "HEAD")
+    database = tmp_path / "state" / "state.sqlite3"
+    with closing(State(database)) as state:
+        state.begin_cycle("news", git(clone, "rev-parse", "HEAD").strip(), [], [])
+    assert mirrord(config, "once").code == 0
+    assert tables(database)["pending"] == []
+    (clone / ".git" / "mirrord-writing").write_text("", encoding="utf-8")
+    (clone / "stray.md").write_text("half written", encoding="utf-8")
+    assert mirrord(config, "once").code == 0
+    assert not (clone / "stray.md").exists() and not (clone / ".git" / "mirrord-writing").exists()
 
 
 def test_main_and_this_release_take_turns_on_one_mirror_and_publish_nothing_twice(tmp_path, site):

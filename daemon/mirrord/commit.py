@@ -107,11 +107,12 @@ def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled
 
 def unchanged(mirror: Mirror, polled: list[Source], workspace: Workspace, state: State) -> bool:
     """Tell whether a cycle whose channels list nothing would commit nothing, asking only about the live rows of
-    the channels it polled: the mirror has its own ledger, no channel is past `keep` (nothing to prune: a
-    lowered `keep` still prunes at the next poll), and the polled channels' indexes are as the clone has them
-    (a renamed channel's shows its new title). Planning a commit reads every live row of the mirror, which made
-    the cost of a poll that finds nothing new grow with the pages its mirror keeps."""
-    if head_ledger(mirror, workspace, state) is None or state.past_keep(mirror.name, mirror.keep):
+    the channels it polled: the mirror has its own ledger (or nothing to write in one yet), no channel is past
+    `keep` (nothing to prune: a lowered `keep` still prunes at the next poll), and the polled channels' indexes
+    are as the clone has them (a renamed channel's shows its new title). Planning a commit reads every live row
+    of the mirror, which made the cost of a poll that finds nothing new grow with the pages its mirror keeps."""
+    if ((head_ledger(mirror, workspace, state) is None and state.has_articles(mirror.name))
+            or state.past_keep(mirror.name, mirror.keep)):
         return False
     channels = [channel for source in polled for channel in source.channels]
     digests = state.live_digests(mirror.name, [channel.name for channel in channels])

@@ -187,6 +187,10 @@ class State:
             self.record_rows(new, pruned, commit or "")
             self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
 
+    def cycle_pending(self, mirror: str) -> bool:
+        """Tell whether a crash left a cycle of the mirror to settle (see settle_cycle)."""
+        return self.db.execute("SELECT 1 FROM pending WHERE mirror = ?", (mirror,)).fetchone() is not None
+
     def settle_cycle(self, mirror: str, head: str | None) -> bool | None:
         """Settle a cycle a crash interrupted: True if its commit was made (rows recorded), False if not
         (rows forgotten, the articles are fetched again), None if no cycle was pending."""
@@ -206,6 +210,10 @@ class State:
         commits, the database was lost (or the mirror made elsewhere) and its ledger must be rebuilt."""
         return any(self.db.execute(f"SELECT 1 FROM {table} WHERE mirror = ? LIMIT 1", (mirror,)).fetchone()
                    for table in ("articles", "mirrors"))
+
+    def has_articles(self, mirror: str) -> bool:
+        """Tell whether the ledger has any row of the mirror, pruned ones too."""
+        return self.db.execute("SELECT 1 FROM articles WHERE mirror = ? LIMIT 1", (mirror,)).fetchone() is not None
 
     def keyless_paths(self, mirror: str) -> set[str]:
         """Return the page paths of pruned rows known by path alone (a ledger an older release rebuilt)."""
