@@ -35,7 +35,8 @@ p99 1.0 s all four (jitter 6 s), none missed, cycles p50 5 ms against 6-7. The 2
 bench's mirrors hold few pages, so it shows the fixed cost of a poll, of which bench/quiet_poll.py puts about 1 ms
 in the HTTP client's thread (httpx, httpcore and h11 for the conditional GET); the rest is the cycle's own (two
 status-log events of ~60-120 us each, a dozen SQLite statements, its event loop and the hop of each request to
-the client's thread), APScheduler's, and the dozen articles published in the window.
+the client's thread), APScheduler's, and that of the dozen articles published in the window, which cpu/poll counts
+too.
 """
 
 from __future__ import annotations
