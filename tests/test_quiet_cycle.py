@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mirrord.config import load_config
+from mirrord.log import add_listener, configure_logging, remove_listener
 from mirrord.model import Options, SourceResult
 from mirrord.publish import Workspace
 from mirrord.scheduler import STATE_CACHE_KIB, ThreadLoops, ThreadStates
@@ -126,8 +127,15 @@ def test_quiet_cycles_of_one_process_put_back_an_index_changed_by_hand_and_show_
     index = tmp_path / "state" / "repos" / "news" / "indexes" / "features.md"
     assert all(report.ok for report in run_once(load_config(path), [], Options()))
     rendered = index.read_text(encoding="utf-8")
-    for _ in range(2):  # the second finds the index as the first did
-        assert run_once(load_config(path), ["weekly"], Options())[0].commit is None
+    configure_logging(load_config(path).log_file)
+    events: list[str] = []
+    add_listener(note := lambda event: events.append(event["event"]))
+    try:
+        for _ in range(2):  # the second finds the index as the first did
+            assert run_once(load_config(path), ["weekly"], Options())[0].commit is None
+    finally:
+        remove_listener(note)
+    assert events == ["cycle.start", "cycle.planned", "cycle.done"] * 2  # the events of any cycle with nothing new
     index.write_text(rendered.replace("#### ", "#### x", 1), encoding="utf-8")
     assert run_once(load_config(path), ["weekly"], Options())[0].ok
     assert index.read_text(encoding="utf-8") == rendered  # written again (HEAD had it so: no commit)

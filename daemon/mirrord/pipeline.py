@@ -131,6 +131,7 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
     all_sources = config.sources_of(mirror.name)
     discovered = await discover(mirror, sources, state, fetcher, report)
     if quiet(config, mirror, sources, state, discovered, options):
+        log.debug("cycle.planned", mirror=mirror.name, new=0)
         save_validators(mirror, dict(validators_of(discovered)), report, state)
         return
     try:
