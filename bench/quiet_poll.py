@@ -18,12 +18,14 @@ itself the median of its rounds) and the ratios.
 Run: .venv/bin/python bench/quiet_poll.py [--sources 1000] [--used 50] [--rounds 15] [--repeats 3] [--pages 0]
      [--rev 966f4a9]
 
-Figures (2 cores shared with other work, ms of CPU a channel poll; the HTTP client's part is counted in clock
-ticks, to 0.1 ms): before, 4e77c39 4.87 (HTTP client 1.40, rest 3.52) against 3.16 (1.20, 1.96) for 966f4a9.
+Figures (2 cores shared with other work, ms of CPU a channel poll; the threads' parts are counted in clock ticks,
+to 0.1 ms with the defaults): before, 4e77c39 4.87 (HTTP client 1.40, rest 3.52) against 3.16 (1.20, 1.96) for 966f4a9.
 After the quiet cycle that ends once its channels are read (no clone opened, only its own channels' ledger
 rows read), against 966f4a9 in the same run:
-  --repeats 5 (empty mirrors): 2.33 (1.00, 1.33) against 2.52 (0.90, 1.66): total 0.93 x, rest 0.80 x
-  (an earlier run of 3 repeats: 2.32 against 2.83, 0.82 x, rest 0.72 x);
+  --repeats 5 (empty mirrors): 2.37 (http 1.00, rest 1.37, job 1.20) against 3.29 (1.20, 2.09, 1.80): total
+  0.72 x, rest 0.66 x, the cycles' thread 0.67 x; two runs before (without `job`): 2.33 against 2.52 (0.93 x,
+  rest 0.80 x) and 2.32 against 2.83 (0.82 x, rest 0.72 x): 966f4a9 varies with the machine's load, this tree
+  less;
   --used 10 --pages 20 --rounds 30 (400 pages a mirror): 2.24 (1.00, 1.24) against 5.69 (1.00, 4.69): total
   0.39 x, rest 0.27 x; 966f4a9's poll grew with the pages of its mirror (it read every live ledger row and
   rendered its channels' indexes), this one does not.
@@ -39,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
@@ -46,6 +49,7 @@ from pathlib import Path
 from cold import code_of  # this tree's code or a commit's, as cold.py runs it
 
 TICKS = os.sysconf("SC_CLK_TCK")
+KEYS = ("total", "http", "rest", "job")
 
 
 def thread_cpu(native_id: int) -> float:
@@ -81,19 +85,20 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
 
         poll(fill_mirrors(config, site, used, args.pages))  # builds the mirrors, saves the validators: every later
         poll(used)  # poll is a 304
-        http = daemon.http.thread.native_id
-        totals, client = [], []
+        http, job = daemon.http.thread.native_id, job_thread.submit(threading.get_native_id).result()
+        totals, client, cycles = [], [], []
         for _ in range(args.rounds):
-            before, before_http = process_cpu(), thread_cpu(http)
+            before, before_http, before_job = process_cpu(), thread_cpu(http), thread_cpu(job)
             poll(used)
             polls = 2 * len(used)
             totals.append((process_cpu() - before) * 1000 / polls)
             client.append((thread_cpu(http) - before_http) * 1000 / polls)
+            cycles.append((thread_cpu(job) - before_job) * 1000 / polls)
         daemon.http.close()
         daemon.states.close()
         site.close()
     total, http_ms = statistics.median(totals), statistics.median(client)
-    return {"total": total, "http": http_ms, "rest": total - http_ms}
+    return {"total": total, "http": http_ms, "rest": total - http_ms, "job": statistics.median(cycles)}
 
 
 def fill_mirrors(config, site, used: list[str], pages: int) -> list[str]:
@@ -139,16 +144,16 @@ def main() -> None:
             for name, env in codes.items():
                 figures[name].append(run_child(env, args))
                 print(f"repeat {repeat + 1} {name}: {json.dumps(figures[name][-1])}", flush=True)
-    medians = {name: {key: statistics.median(f[key] for f in runs) for key in ("total", "http", "rest")}
-               for name, runs in figures.items()}
+    medians = {name: {key: statistics.median(f[key] for f in runs) for key in KEYS} for name, runs in figures.items()}
     print(f"ms of CPU per channel poll (304), medians of {args.repeats} repeats; {args.used} of {args.sources} "
           f"sources x {args.rounds} rounds; {args.pages} pages a channel")
-    print(f"{'code':>12} {'total':>7} {'http':>7} {'rest':>7}")
+    print(f"{'code':>12}" + "".join(f"{key:>7}" for key in KEYS))
     for name, values in medians.items():
-        print(f"{name:>12} {values['total']:7.2f} {values['http']:7.2f} {values['rest']:7.2f}")
+        print(f"{name:>12}" + "".join(f"{values[key]:7.2f}" for key in KEYS))
     base, ours = medians[args.rev], medians["this tree"]
-    print("ratio (this tree / " + args.rev + "): " + ", ".join(f"{key} {ours[key] / base[key]:.2f}"
-                                                              for key in ("total", "http", "rest")))
+    print("ratio (this tree / " + args.rev + "): " + ", ".join(f"{key} {ours[key] / base[key]:.2f}" for key in KEYS))
+    print("total: the process; http: the HTTP client's thread; rest: total - http; job: the thread the cycles run in "
+          "(rest without the feed server's threads, which serve the requests in this process)")
 
 
 if __name__ == "__main__":
