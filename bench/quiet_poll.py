@@ -7,15 +7,28 @@ The CPU of the HTTP client's thread (`sharedfetch`, where every request runs) is
 of the process: the rest is what a cycle costs beyond its requests (its event loop, the clone's files,
 SQLite, the status log, the hop of each request to the client's thread and back).
 
-Each repeat runs this tree's code and the code at --rev (default: main at 4e77c39) one after the other, each
+Each repeat runs this tree's code and the code at --rev (default: main at 966f4a9) one after the other, each
 in a fresh process and state, on `--sources` sources of 2 channels over 100 mirrors, polling `--used` of
-them (spread over the mirrors) `--rounds` times after a first cycle that builds their mirrors; printed are
-the medians of the repeats (each repeat's figure is itself the median of its rounds) and the ratios.
+them (spread over the mirrors) `--rounds` times after a first cycle that builds their mirrors; the cycles run in
+a thread of their own, as the daemon's do. With `--pages N`, every source of the used sources' mirrors first
+publishes N pages in each of its channels, so that a poll runs against a mirror that keeps pages (a mirror of
+10 sources, 20 channels, holds 20 N of them). Printed are the medians of the repeats (each repeat's figure is
+itself the median of its rounds) and the ratios.
 
-Run: .venv/bin/python bench/quiet_poll.py [--sources 1000] [--used 50] [--rounds 15] [--repeats 3] [--rev 4e77c39]
+Run: .venv/bin/python bench/quiet_poll.py [--sources 1000] [--used 50] [--rounds 15] [--repeats 3] [--pages 0]
+     [--rev 966f4a9]
 
-Figures (2 cores shared with other work, defaults, ms of CPU a channel poll): 4e77c39 4.87 (HTTP client 1.40,
-rest 3.52); this tree 3.16 (1.20, 1.96): total 0.65 x, rest 0.56 x (the HTTP code is the same: its 0.86 is noise).
+Figures (2 cores shared with other work, ms of CPU a channel poll; the threads' parts are counted in clock ticks,
+to 0.1 ms with the defaults): before, 4e77c39 4.87 (HTTP client 1.40, rest 3.52) against 3.16 (1.20, 1.96) for 966f4a9.
+After the quiet cycle that ends once its channels are read (no clone opened, only its own channels' ledger
+rows read), against 966f4a9 in the same run:
+  --repeats 5 (empty mirrors): 2.37 (http 1.00, rest 1.37, job 1.20) against 3.29 (1.20, 2.09, 1.80): total
+  0.72 x, rest 0.66 x, the cycles' thread 0.67 x; two runs before (without `job`): 2.33 against 2.52 (0.93 x,
+  rest 0.80 x) and 2.32 against 2.83 (0.82 x, rest 0.72 x): 966f4a9 varies with the machine's load, this tree
+  less;
+  --used 10 --pages 20 --rounds 30 (400 pages a mirror): 2.24 (1.00, 1.24) against 5.69 (1.00, 4.69): total
+  0.39 x, rest 0.27 x; 966f4a9's poll grew with the pages of its mirror (it read every live ledger row and
+  rendered its channels' indexes), this one does not.
 """
 
 from __future__ import annotations
@@ -28,11 +41,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
 from pathlib import Path
 
 from cold import code_of  # this tree's code or a commit's, as cold.py runs it
 
 TICKS = os.sysconf("SC_CLK_TCK")
+KEYS = ("total", "http", "rest", "job")
 
 
 def thread_cpu(native_id: int) -> float:
@@ -47,39 +64,61 @@ def process_cpu() -> float:
 
 
 def measure(args: argparse.Namespace) -> dict[str, float]:
-    """In the child: poll the used sources `rounds` times; return the medians, in ms a channel poll."""
+    """In the child: poll the used sources `rounds` times; return the medians, in ms a channel poll. The cycles run
+    in a thread of their own, as the daemon runs them (asyncio's runner in the main thread would also look at the
+    signal handlers each time)."""
     from mirrord.config import load_config
     from mirrord.log import configure_logging
     from mirrord.scheduler import Daemon
     from scale import FeedSite, write_config
 
-    with tempfile.TemporaryDirectory(prefix="quiet-poll-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="quiet-poll-") as tmp, ThreadPoolExecutor(1) as job_thread:
         site = FeedSite()
         config = load_config(write_config(Path(tmp), site, args.sources, min(100, args.sources), 2, 60))
         configure_logging(config.log_file)
         daemon = Daemon(config, lambda: config)
         used = list(config.sources)[:args.used]
-        for name in used:
-            daemon.run_source(name)  # builds the mirror, saves the validators: every later poll is a 304
-        http = daemon.http.thread.native_id
-        totals, client = [], []
+
+        def poll(names: list[str]) -> None:
+            for name in names:
+                job_thread.submit(daemon.run_source, name).result()
+
+        poll(fill_mirrors(config, site, used, args.pages))  # builds the mirrors, saves the validators: every later
+        poll(used)  # poll is a 304
+        http, job = daemon.http.thread.native_id, job_thread.submit(threading.get_native_id).result()
+        totals, client, cycles = [], [], []
         for _ in range(args.rounds):
-            before, before_http = process_cpu(), thread_cpu(http)
-            for name in used:
-                daemon.run_source(name)
+            before, before_http, before_job = process_cpu(), thread_cpu(http), thread_cpu(job)
+            poll(used)
             polls = 2 * len(used)
             totals.append((process_cpu() - before) * 1000 / polls)
             client.append((thread_cpu(http) - before_http) * 1000 / polls)
+            cycles.append((thread_cpu(job) - before_job) * 1000 / polls)
         daemon.http.close()
         daemon.states.close()
         site.close()
     total, http_ms = statistics.median(totals), statistics.median(client)
-    return {"total": total, "http": http_ms, "rest": total - http_ms}
+    return {"total": total, "http": http_ms, "rest": total - http_ms, "job": statistics.median(cycles)}
+
+
+def fill_mirrors(config, site, used: list[str], pages: int) -> list[str]:
+    """Give every channel of the used sources' mirrors `pages` items to publish (none: empty mirrors); return the
+    sources whose first cycle builds those mirrors."""
+    if not pages:
+        return used
+    mirrors = {config.sources[name].mirror for name in used}
+    sources = [name for name, source in config.sources.items() if source.mirror in mirrors]
+    for name in sources:
+        for channel in ("c0", "c1"):
+            path = f"/feed/{name}/{channel}.xml"
+            site.feeds[path] = [(serial, formatdate(usegmt=True)) for serial in range(pages)]
+            site.versions[path] += 1
+    return sources
 
 
 def run_child(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", "--sources", str(args.sources), "--used", str(args.used),
-               "--rounds", str(args.rounds)]
+               "--rounds", str(args.rounds), "--pages", str(args.pages)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=1800)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -89,8 +128,10 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=1000)
     parser.add_argument("--used", type=int, default=50, help="sources polled, spread over the mirrors")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--pages", type=int, default=0,
+                        help="pages each channel of the used sources' mirrors holds (all their sources' first cycles)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rev", default="4e77c39", help="the code to compare with (a commit)")
+    parser.add_argument("--rev", default="966f4a9", help="the code to compare with (a commit)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,16 +144,16 @@ def main() -> None:
             for name, env in codes.items():
                 figures[name].append(run_child(env, args))
                 print(f"repeat {repeat + 1} {name}: {json.dumps(figures[name][-1])}", flush=True)
-    medians = {name: {key: statistics.median(f[key] for f in runs) for key in ("total", "http", "rest")}
-               for name, runs in figures.items()}
+    medians = {name: {key: statistics.median(f[key] for f in runs) for key in KEYS} for name, runs in figures.items()}
     print(f"ms of CPU per channel poll (304), medians of {args.repeats} repeats; {args.used} of {args.sources} "
-          f"sources x {args.rounds} rounds")
-    print(f"{'code':>12} {'total':>7} {'http':>7} {'rest':>7}")
+          f"sources x {args.rounds} rounds; {args.pages} pages a channel")
+    print(f"{'code':>12}" + "".join(f"{key:>7}" for key in KEYS))
     for name, values in medians.items():
-        print(f"{name:>12} {values['total']:7.2f} {values['http']:7.2f} {values['rest']:7.2f}")
+        print(f"{name:>12}" + "".join(f"{values[key]:7.2f}" for key in KEYS))
     base, ours = medians[args.rev], medians["this tree"]
-    print("ratio (this tree / " + args.rev + "): " + ", ".join(f"{key} {ours[key] / base[key]:.2f}"
-                                                              for key in ("total", "http", "rest")))
+    print("ratio (this tree / " + args.rev + "): " + ", ".join(f"{key} {ours[key] / base[key]:.2f}" for key in KEYS))
+    print("total: the process; http: the HTTP client's thread; rest: total - http; job: the thread the cycles run in "
+          "(rest without the feed server's threads, which serve the requests in this process)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from mirrord.config import load_config
-from mirrord.model import SourceResult
+from mirrord.log import add_listener, configure_logging, remove_listener
+from mirrord.model import Options, SourceResult
 from mirrord.publish import Workspace
 from mirrord.scheduler import STATE_CACHE_KIB, ThreadLoops, ThreadStates
 from mirrord.state import State
@@ -96,6 +98,74 @@ def test_a_cycle_renders_the_indexes_of_its_own_channels_a_renamed_channel_shows
     assert "Long reads" not in index.read_text(encoding="utf-8")
     assert mirrord(config, "once", "weekly").code == 0
     assert "Long reads" in index.read_text(encoding="utf-8")
+
+
+def test_a_cycle_with_nothing_new_prunes_every_channel_past_a_lowered_keep(tmp_path, site):
+    """A quiet cycle reads only the live rows of its own channels, but counts every channel's: lowering `keep`
+    prunes at the next poll, of any source of the mirror."""
+    config = write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git"))
+    assert mirrord(config, "once").code == 0
+    clone = tmp_path / "state" / "repos" / "news"
+    before = {channel: len(list((clone / "pages" / channel).glob("*.md"))) for channel in ("world", "local")}
+    assert min(before.values()) > 1
+    config.write_text(config.read_text(encoding="utf-8").replace("keep = 300", "keep = 1"), encoding="utf-8")
+    answered = len(site.requests)
+    assert mirrord(config, "once", "weekly").code == 0
+    # its one channel only, answered 304 (its validators were saved): nothing listed, nothing fetched
+    assert site.requests[answered:] == [channel_url(site, "features").removeprefix(site.base_url)]
+    for channel in ("world", "local", "features"):
+        assert len(list((clone / "pages" / channel).glob("*.md"))) == 1
+    assert git(tmp_path / "remote.git", "rev-parse", "main").strip() == git(clone, "rev-parse", "HEAD").strip()
+
+
+def test_quiet_cycles_of_one_process_put_back_an_index_changed_by_hand_and_show_a_channel_renamed(tmp_path, site):
+    """Within one process (the daemon), an index found as it renders is not rendered again while its file and what
+    it shows stay the same: a file changed since, or a new title, is still seen at the channel's next poll."""
+    from mirrord.pipeline import run_once
+
+    path = write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "remote.git"))
+    index = tmp_path / "state" / "repos" / "news" / "indexes" / "features.md"
+    assert all(report.ok for report in run_once(load_config(path), [], Options()))
+    rendered = index.read_text(encoding="utf-8")
+    configure_logging(load_config(path).log_file)
+    events: list[str] = []
+    add_listener(note := lambda event: events.append(event["event"]))
+    try:
+        for _ in range(2):  # the second finds the index as the first did
+            assert run_once(load_config(path), ["weekly"], Options())[0].commit is None
+    finally:
+        remove_listener(note)
+    assert events == ["cycle.start", "cycle.planned", "cycle.done"] * 2  # the events of any cycle with nothing new
+    index.write_text(rendered.replace("#### ", "#### x", 1), encoding="utf-8")
+    assert run_once(load_config(path), ["weekly"], Options())[0].ok
+    assert index.read_text(encoding="utf-8") == rendered  # written again (HEAD had it so: no commit)
+    path.write_text(path.read_text(encoding="utf-8").replace('title = "Features"', 'title = "Long reads"'),
+                    encoding="utf-8")
+    assert run_once(load_config(path), ["weekly"], Options())[0].commit is not None
+    assert "Long reads" in index.read_text(encoding="utf-8")
+    clone = tmp_path / "state" / "repos" / "news"
+    assert git(tmp_path / "remote.git", "rev-parse", "main") == git(clone, "rev-parse", "HEAD")
+
+
+def test_a_cycle_with_nothing_new_still_pushes_settles_and_undoes_what_an_earlier_one_left(tmp_path, site):
+    """A cycle whose channels list nothing ends without opening the clone only when the mirror needs nothing:
+    a commit a remote lacks is pushed, a cycle a crash left is settled, its half-written files are undone."""
+    remote = tmp_path / "remote.git"
+    config = write_config(tmp_path / "mirrord.toml", site, remote)
+    assert mirrord(config, "once").code == 1  # no remote yet: the push fails
+    bare_repository(remote)
+    assert mirrord(config, "once").code == 0
+    clone = tmp_path / "state" / "repos" / "news"
+    assert git(remote, "rev-parse", "main") == git(clone, "rev-parse", "HEAD")
+    database = tmp_path / "state" / "state.sqlite3"
+    with closing(State(database)) as state:
+        state.begin_cycle("news", git(clone, "rev-parse", "HEAD").strip(), [], [])
+    assert mirrord(config, "once").code == 0
+    assert tables(database)["pending"] == []
+    (clone / ".git" / "mirrord-writing").write_text("", encoding="utf-8")
+    (clone / "stray.md").write_text("half written", encoding="utf-8")
+    assert mirrord(config, "once").code == 0
+    assert not (clone / "stray.md").exists() and not (clone / ".git" / "mirrord-writing").exists()
 
 
 def test_main_and_this_release_take_turns_on_one_mirror_and_publish_nothing_twice(tmp_path, site):

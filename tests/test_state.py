@@ -67,3 +67,22 @@ def test_ledger_rows_are_the_live_ones_and_the_pruned_ones_asked_for_by_identity
         assert [row.id for row in state.ledger_rows("news", [], [])] == ["live"]
     finally:
         state.close()
+
+
+def test_live_rows_of_some_channels_and_whether_a_channel_is_past_keep_without_reading_the_others(tmp_path):
+    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rows = [LedgerRow(mirror, channel, name, f"pages/{channel}/{name}.md", name, f"http://a/{channel}/{name}", "daily",
+                      when, key=f"{channel}-{name}")
+            for mirror, channel, name in (("news", "world", "b"), ("news", "world", "a"), ("news", "local", "c"),
+                                          ("news", "world", "gone"), ("news", "sport", "d"), ("other", "world", "e"),
+                                          ("other", "world", "f"), ("other", "world", "g"))]
+    state = State(tmp_path / "state.sqlite3")
+    try:
+        state.record_cycle(rows, [rows[3]], "c0ffee")
+        assert [(row.channel, row.id) for row in state.live_rows("news", ["world", "local"])] == [
+            ("world", "b"), ("world", "a"), ("local", "c")]
+        assert state.live_rows("news", []) == []
+        assert [state.past_keep("news", keep) for keep in (0, 1, 2)] == [False, True, False]
+        assert [state.past_keep("other", keep) for keep in (2, 3)] == [True, False]
+    finally:
+        state.close()

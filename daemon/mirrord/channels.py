@@ -13,7 +13,7 @@ from mirrord.discover import read_channel
 from mirrord.errors import DiscoverError, FetchError
 from mirrord.fetch import Fetcher
 from mirrord.log import get_logger
-from mirrord.model import Channel, Discovery, Failure, Mirror, Response
+from mirrord.model import Channel, Discovery, Failure, Health, Mirror, Response
 from mirrord.outcome import Report, request_failure
 from mirrord.retry import channel_retry_at
 from mirrord.state import State
@@ -38,7 +38,8 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     """Return the channel's entries and the response they came from; None when it failed (logged). Not
     conditional, the channel is read whole even if it did not change: a held-back article of it is due."""
     context = {"mirror": mirror.name, "source": channel.source, "channel": channel.name, "url": channel.url}
-    if backed_off(channel, state, report, context):
+    health = state.channel_health(channel.source, channel.name)
+    if backed_off(channel, health, report, context):
         return None
     try:
         validators = state.validators(mirror.name, channel.name, channel.url) if conditional else (None, None)
@@ -51,7 +52,8 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
         state.channel_failed(channel.source, channel.name, failure.message, failure.transient)
         report.failures.append(failure)
         return None
-    state.channel_succeeded(channel.source, channel.name)
+    if health.failures or health.last_attempt is None:  # else its record says so already: nothing to write
+        state.channel_succeeded(channel.source, channel.name)
     for skip in discovery.skipped + discovery.copies:
         log.info("item.skipped", **{**context, "url": skip.url}, article=skip.title, error=skip.reason)
     report.skipped += [(skip.url or skip.title or "(an item without link or title)", skip.reason)
@@ -59,10 +61,9 @@ async def discover_channel(channel: Channel, mirror: Mirror, state: State, fetch
     return discovery, response
 
 
-def backed_off(channel: Channel, state: State, report: Report, context: dict[str, str]) -> bool:
-    """Tell whether a channel that failed several cycles in a row must wait before its next poll; such a
-    channel still counts as failing (logged, in the report) so that it is not forgotten."""
-    health = state.channel_health(channel.source, channel.name)
+def backed_off(channel: Channel, health: Health, report: Report, context: dict[str, str]) -> bool:
+    """Tell whether a channel that failed several cycles in a row (its `health`) must wait before its next poll;
+    such a channel still counts as failing (logged, in the report) so that it is not forgotten."""
     retry_at = channel_retry_at(health.failures, health.last_attempt, health.transient)
     if retry_at is None or retry_at <= datetime.now(timezone.utc):
         return False

@@ -36,6 +36,15 @@ class CloneFiles:
         file = folder / posixpath.basename(path) if folder is not None else None
         return file.read_bytes() if file is not None and stat.S_ISREG(lstat(file)) else None
 
+    def signature(self, path: str) -> tuple[int, ...] | None:
+        """Return what changes whenever the file at path is written, replaced or touched (its inode, size, and
+        modification and change times); None when there is nothing there."""
+        try:
+            found = os.lstat(self.root / path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns
+
     def delete(self, path: str) -> None:
         """Delete the file or folder at path; a link goes, never what it points to."""
         folder = self.folder_of(path, make=False)

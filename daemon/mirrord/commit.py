@@ -16,13 +16,17 @@ from mirrord.index import index_path, render_index, render_readme
 from mirrord.ledger import CommitPlan
 from mirrord.ledgerfile import LEDGER_DIR, ledger_path, order, parse_ledger, render_ledger, updated_ledger
 from mirrord.log import get_logger
-from mirrord.model import LedgerRow, Mirror, PageFile, Source
+from mirrord.model import Channel, LedgerRow, Mirror, PageFile, Source
 from mirrord.publish import Workspace
 from mirrord.rebuild import head_ledger
 from mirrord.render import page_path, render_page
 from mirrord.state import State
 
 log = get_logger()
+# The indexes a cycle that found nothing new compared with the clone and found as it renders them: (clone, channel)
+# -> (hash of the mirror, title and stored rows they were rendered from, the file's signature). Rendering them again
+# at each poll was most of what such a cycle cost on a mirror of many pages.
+CHECKED_INDEXES: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {}
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,35 @@ def commit_files(plan: CommitPlan, mirror: Mirror, sources: list[Source], polled
     pruned = [path for path in plan.deleted if path.endswith(".md")]
     log.info("commit.done", mirror=mirror.name, commit=commit, new=len(plan.articles), pruned=len(pruned))
     return Committed(commit, [page_path(a.channel, a.id) for a in plan.articles], pruned)
+
+
+def unchanged(mirror: Mirror, polled: list[Source], workspace: Workspace, state: State) -> bool:
+    """Tell whether a cycle whose channels list nothing would commit nothing, asking only about the live rows of
+    the channels it polled: the mirror has its own ledger (or nothing to write in one yet), no channel is past
+    `keep` (nothing to prune: a lowered `keep` still prunes at the next poll), and the polled channels' indexes
+    are as the clone has them (a renamed channel's shows its new title). Planning a commit reads every live row
+    of the mirror, which made the cost of a poll that finds nothing new grow with the pages its mirror keeps."""
+    if ((head_ledger(mirror, workspace, state) is None and state.has_articles(mirror.name))
+            or state.past_keep(mirror.name, mirror.keep)):
+        return False
+    channels = [channel for source in polled for channel in source.channels]
+    digests = state.live_digests(mirror.name, [channel.name for channel in channels])
+    return not any(index_changed(mirror, channel, digests[channel.name], workspace, state) for channel in channels)
+
+
+def index_changed(mirror: Mirror, channel: Channel, digest: int, workspace: Workspace, state: State) -> bool:
+    """Tell whether a channel's index would change: rendered from its live rows and compared with the clone's
+    file, unless that file, untouched since, was found so for the same mirror, title and rows (`digest`, see
+    `CHECKED_INDEXES`; never with templates of the mirror's own, which may be edited)."""
+    path, key = index_path(channel.name), (str(workspace.root), channel.name)
+    made_from, found = hash((mirror, channel.title, digest)), workspace.signature(path)
+    if mirror.templates is None and found is not None and CHECKED_INDEXES.get(key) == (made_from, found):
+        return False
+    rows = state.live_rows(mirror.name, [channel.name])
+    if workspace.read(path) != render_index(mirror, channel.title, rows).encode("utf-8"):
+        return True
+    CHECKED_INDEXES[key] = (made_from, found)
+    return False
 
 
 def checked(plan: CommitPlan, polled: list[Source]) -> set[str]:

@@ -19,19 +19,19 @@ from typing import Any
 
 from mirrord.articles import Fetched, fetch_article, start_workers
 from mirrord.channels import discover_channel, save_validators
-from mirrord.commit import commit_plan
+from mirrord.commit import Committed, commit_plan, unchanged
 from mirrord.credentials import secrets_of
 from mirrord.errors import LockHeld, PublishError
 from mirrord.fetch import Fetcher
-from mirrord.heldback import remember, waiting
+from mirrord.heldback import Waiting, remember, waiting
 from mirrord.integrate import integrate_remote, prepare
 from mirrord.ledger import FetchPlan, LedgerView, lookups, page_urls, plan_commit, plan_fetches
 from mirrord.lock import mirror_lock
 from mirrord.log import get_logger, register_secret
-from mirrord.model import Article, Channel, Config, Mirror, Options, Response, Source
+from mirrord.model import Article, Channel, Config, Discovery, Mirror, Options, Response, Source
 from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.publish import Workspace
-from mirrord.remotes import push_remotes
+from mirrord.remotes import push_remotes, pushed_everywhere
 from mirrord.render import page_path
 from mirrord.state import State
 
@@ -40,13 +40,27 @@ log = get_logger()
 
 @dataclass(frozen=True)
 class Collected:
-    """What discovery and extraction found: the plan, the ledger view it was made on, the response each
-    channel that could be read came from, and the articles extracted."""
+    """What discovery and extraction found: the plan, the ledger view it was made on (None when no channel
+    listed anything: nothing to plan, and the view was not read), the response each channel that could be
+    read came from, and the articles extracted."""
 
     plan: FetchPlan
-    view: LedgerView
+    view: LedgerView | None
     validators: dict[Channel, Response]
     articles: list[Article]
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """What reading a cycle's channels gave: what the held-back articles mean for it, and each channel that could
+    be read with its discovery and the response it came from."""
+
+    held: Waiting
+    read: list[tuple[Channel, tuple[Discovery, Response]]]
+
+    def listed(self) -> bool:
+        """Tell whether a channel listed anything (a 304 lists nothing)."""
+        return any(discovery.entries for _, (discovery, _) in self.read)
 
 
 def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None,
@@ -98,7 +112,8 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
     started = datetime.now(timezone.utc)
     log.info("cycle.start", mirror=mirror.name, sources=[s.name for s in sources])
     if options.dry_run:
-        collected = await collect(mirror, sources, state, fetcher, report, rebuilt=False, catch_up=None)
+        discovered = await discover(mirror, sources, state, fetcher, report)
+        collected = await collect(mirror, state, fetcher, report, discovered, rebuilt=False, catch_up=None)
         report.published = [page_path(a.channel, a.id) for a in collected.articles]
         note_renamed(mirror, collected.plan, report)
     else:
@@ -111,8 +126,14 @@ async def run_mirror(config: Config, mirror: Mirror, sources: list[Source], stat
 
 async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
                         report: Report, options: Options) -> None:
-    """Open the clone, collect the new articles, commit them with the prune and indexes, push."""
+    """Read the channels; when they list nothing and the mirror needs nothing (`quiet`), keep their validators and
+    end there; else open the clone, collect the new articles, commit them with the prune and indexes, push."""
     all_sources = config.sources_of(mirror.name)
+    discovered = await discover(mirror, sources, state, fetcher, report)
+    if quiet(config, mirror, sources, state, discovered, options):
+        log.debug("cycle.planned", mirror=mirror.name, new=0)
+        save_validators(mirror, dict(validators_of(discovered)), report, state)
+        return
     try:
         workspace = Workspace.open(config.state_dir, mirror,
                                    shallow=options.shallow or not state.knows_mirror(mirror.name))
@@ -124,15 +145,12 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         catch_up = partial(prepare, mirror, all_sources, workspace, state, integrate) if options.push else None
         try:
             rebuilt = prepare(mirror, all_sources, workspace, state, None)
-            collected = await collect(mirror, sources, state, fetcher, report, rebuilt, catch_up)
+            collected = await collect(mirror, state, fetcher, report, discovered, rebuilt, catch_up)
         except PublishError as error:
             commit_failed(mirror.name, error, report)
             return
-        now = datetime.now(timezone.utc)
-        channels = [channel.name for source in all_sources for channel in source.channels]
-        commit = plan_commit(collected.view, mirror.keep, channels, collected.plan, collected.articles, now)
         try:
-            committed = commit_plan(commit, mirror, all_sources, sources, workspace, state, now)
+            committed = commit_collected(mirror, all_sources, sources, workspace, state, collected)
         except PublishError as error:
             commit_failed(mirror.name, error, report)
             return
@@ -145,38 +163,83 @@ async def publish_cycle(config: Config, mirror: Mirror, sources: list[Source], s
         workspace.close()
 
 
-async def collect(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher, report: Report,
-                  rebuilt: bool, catch_up: Callable[[], bool] | None) -> Collected:
-    """Discover every channel, plan against the ledger (held-back articles that are not due wait), then
-    fetch and extract the new articles, all concurrently; remember what was held back. When the ledger
-    does not know some article, what other hosts pushed is taken in first (`catch_up`) and the plan made
-    again, so that no article another host published is fetched again; a cycle with nothing new asks no
-    remote."""
+def quiet(config: Config, mirror: Mirror, sources: list[Source], state: State, discovered: Discovered,
+          options: Options) -> bool:
+    """Tell whether a cycle ends once its channels are read, without opening the clone: they listed nothing, and
+    the mirror needs nothing that opening, preparing, committing or pushing would do: its clone exists with no
+    interrupted cycle to undo or settle, the state took in the ledger of its HEAD, nothing is to prune or render
+    anew (`commit.unchanged`), and every remote has HEAD (with no squash due). Such a cycle runs no git; opening
+    and preparing the clone for it was a good part of what a poll that finds nothing new cost."""
+    if discovered.listed() or state.cycle_pending(mirror.name):
+        return False
+    workspace = Workspace.settled(config.state_dir, mirror)
+    if workspace is None:
+        return False
+    noted, head = state.ledger_tree(mirror.name), workspace.head()
+    return (noted is not None and head is not None and noted[1] == head
+            and (not options.push or pushed_everywhere(mirror, head, state))
+            and unchanged(mirror, sources, workspace, state))
+
+
+def commit_collected(mirror: Mirror, all_sources: list[Source], sources: list[Source], workspace: Workspace,
+                     state: State, collected: Collected) -> Committed:
+    """Plan the commit on the ledger view and make it; when no channel listed anything and nothing would
+    change (`commit.unchanged`), neither the whole view is read nor anything planned."""
+    if collected.view is None and unchanged(mirror, sources, workspace, state):
+        return Committed()
+    view = collected.view or read_view(mirror, state, [])
     now = datetime.now(timezone.utc)
-    held = waiting(state.held_back(mirror.name), now)
+    channels = [channel.name for source in all_sources for channel in source.channels]
+    commit = plan_commit(view, mirror.keep, channels, collected.plan, collected.articles, now)
+    return commit_plan(commit, mirror, all_sources, sources, workspace, state, now)
+
+
+def read_view(mirror: Mirror, state: State, found: list[tuple[Channel, Discovery]]) -> LedgerView:
+    """Read the part of the mirror's ledger a cycle plans on: every live row, and the rows of what is listed."""
+    return LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
+
+
+async def discover(mirror: Mirror, sources: list[Source], state: State, fetcher: Fetcher,
+                   report: Report) -> Discovered:
+    """Read every channel of the sources concurrently, those with a held-back article due without validators."""
+    held = waiting(state.held_back(mirror.name), datetime.now(timezone.utc))
     channels = [channel for source in sources for channel in source.channels]
     discoveries = await asyncio.gather(*(discover_channel(c, mirror, state, fetcher, report,
                                                           conditional=c.name not in held.unconditional)
                                          for c in channels))
-    read = [(channel, found) for channel, found in zip(channels, discoveries, strict=True) if found is not None]
-    found = [(channel, discovery) for channel, (discovery, _) in read]
-    view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
-    plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
+    return Discovered(held, [(channel, found) for channel, found in zip(channels, discoveries, strict=True)
+                             if found is not None])
+
+
+def validators_of(discovered: Discovered) -> list[tuple[Channel, Response]]:
+    return [(channel, response) for channel, (_, response) in discovered.read]
+
+
+async def collect(mirror: Mirror, state: State, fetcher: Fetcher, report: Report, discovered: Discovered,
+                  rebuilt: bool, catch_up: Callable[[], bool] | None) -> Collected:
+    """Plan against the ledger what the channels listed (held-back articles that are not due wait), then fetch
+    and extract the new articles, all concurrently; remember what was held back. When the ledger does not know
+    some article, what other hosts pushed is taken in first (`catch_up`) and the plan made again, so that no
+    article another host published is fetched again; a cycle with nothing new asks no remote."""
+    now = datetime.now(timezone.utc)
+    held = discovered.held
+    found = [(channel, discovery) for channel, (discovery, _) in discovered.read]
+    view = read_view(mirror, state, found) if discovered.listed() else None
+    plan = plan_fetches(view or LedgerView(mirror.name), found, rebuilt, now, mirror.keep, held.keys)
     if plan.candidates and catch_up is not None:
         rebuilt = catch_up() or rebuilt
-        view = LedgerView(mirror.name, tuple(state.ledger_rows(mirror.name, *lookups(found))))
+        view = read_view(mirror, state, found)
         plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     for channel, left in plan.left.items():
         log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,
                  error=f"{left} more new articles than max_new: left for the next cycles")
-    pages = page_urls(view, plan)
+    pages = page_urls(view or LedgerView(mirror.name), plan)
     if plan.candidates:
         start_workers()
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))
-    validators = {channel: response for channel, (_, response) in read}
     first = remember(mirror, results, state, datetime.now(timezone.utc))
-    return Collected(plan, view, validators,
+    return Collected(plan, view, dict(validators_of(discovered)),
                      [result.article for result in results if note_fetched(result, report, first)])
 
 

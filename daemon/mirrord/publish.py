@@ -42,6 +42,8 @@ WRITING_MARKER = "mirrord-writing"
 INTEGRATING_MARKER = "mirrord-integrating"  # "<our commit> <the remote's>" while the branch is moved onto theirs
 STALE_INDEX_MARKER = "mirrord-index-stale"
 LINKS_LOGGED = 20
+# What an interrupted cycle leaves in .git for `recover` to undo.
+UNDONE_ON_OPEN = frozenset({"rebase-merge", "rebase-apply", INTEGRATING_MARKER, WRITING_MARKER})
 # The remote has commits we lack: told before the push (fetch first, non-fast-forward, a lease's stale info), or
 # by the remote when another push updated the branch while ours was being received.
 MOVED = re.compile(r"fetch first|non-fast-forward|stale info|is at [0-9a-f]+ but expected")
@@ -129,6 +131,18 @@ class Workspace:
             raise PublishError(f"cannot prepare the working clone {root}: {reason}") from None
         return workspace
 
+    @classmethod
+    def settled(cls, state_dir: Path, mirror: Mirror) -> Workspace | None:
+        """Return the mirror's clone as it is, for reading its files and HEAD, without preparing it as `open` does
+        (nor running git); None when there is no clone yet or an interrupted cycle left something to undo."""
+        root = state_dir / "repos" / mirror.name
+        try:
+            if UNDONE_ON_OPEN & set(os.listdir(root / ".git")):
+                return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return cls(root, mirror, {}, secrets_of(mirror, os.environ))
+
     def close(self) -> None:
         if "repo" in self.__dict__:
             self.repo.close()
@@ -139,6 +153,8 @@ class Workspace:
     def recover(self) -> None:
         """Undo what an interrupted cycle left: a rebase in progress, written but uncommitted files."""
         git_dir = self.root / ".git"
+        if not UNDONE_ON_OPEN & set(os.listdir(git_dir)):
+            return  # nothing to undo: one listing of .git, as each cycle asks
         if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
             self.git.rebase("--abort")
         integrating = git_dir / INTEGRATING_MARKER
@@ -287,6 +303,9 @@ class Workspace:
         if missing and head is not None and self.is_sparse():
             found.update(zip(missing, self.contents([f"{head}:{path}" for path in missing]), strict=True))
         return found
+
+    def signature(self, path: str) -> tuple[int, ...] | None:
+        return self.files.signature(path)
 
     def is_sparse(self) -> bool:
         return (self.root / ".git" / "info" / "sparse-checkout").exists()
@@ -487,10 +506,12 @@ def git_reason(error: git.GitCommandError, secrets: list[str]) -> str:
 
 
 def remove_stale_locks(git_dir: Path) -> None:
-    """Remove lock files a killed git left; safe because we hold the mirror's lock."""
-    for name in STALE_LOCKS:
-        (git_dir / name).unlink(missing_ok=True)
-    for folder, _, names in os.walk(git_dir / "refs"):  # half the cost of pathlib's rglob, paid each cycle
+    """Remove lock files a killed git left; safe because we hold the mirror's lock. Done each cycle: only the
+    lock files there are removed (one listing of .git, str paths: pathlib's cost more than the rest)."""
+    folder = str(git_dir)
+    for name in set(STALE_LOCKS) & set(os.listdir(folder)):
+        Path(folder, name).unlink(missing_ok=True)
+    for refs, _, names in os.walk(os.path.join(folder, "refs")):  # half the cost of pathlib's rglob
         for name in names:
             if name.endswith(".lock"):
-                Path(folder, name).unlink(missing_ok=True)
+                Path(refs, name).unlink(missing_ok=True)

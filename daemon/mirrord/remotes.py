@@ -71,6 +71,15 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
         state.record_repository(mirror.name, workspace.head(), commits, workspace.size_bytes())
 
 
+def pushed_everywhere(mirror: Mirror, head: str, state: State) -> bool:
+    """Tell whether push_remotes would do nothing at HEAD `head`: every remote was given it, the repository's
+    record is of it, and no squash is due. Asked from the state alone, without opening the clone."""
+    recorded = state.repository_record(mirror.name)
+    return (all(state.pushed_commit(mirror.name, url) == head for url in mirror.remotes)
+            and recorded is not None and recorded[0] == head and recorded[1] is not None
+            and not (mirror.squash_after and recorded[1] > mirror.squash_after))
+
+
 def history_length(mirror: Mirror, workspace: Workspace) -> int:
     """Return how many commits the branch has; a shallow clone (a fresh runner) is deepened just past
     `squash_after` for it, so that runners that never keep a clone still squash."""

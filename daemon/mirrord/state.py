@@ -92,6 +92,31 @@ class State:
             (mirror, json.dumps(sorted(set(keys))), json.dumps(sorted(set(names)))))
         return [to_row(values) for values in cursor]
 
+    def live_rows(self, mirror: str, channels: Iterable[str]) -> list[LedgerRow]:
+        """Return, oldest first, the live rows of a mirror's named channels."""
+        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
+                                 f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}",
+                                 (mirror, json.dumps(sorted(set(channels)))))
+        return [to_row(values) for values in cursor]
+
+    def live_digests(self, mirror: str, channels: Iterable[str]) -> dict[str, int]:
+        """Return, for each named channel, a hash of its live rows as stored, which changes when any of them
+        does: a quiet cycle tells by it that an index shows the rows it showed, without making the rows."""
+        named = sorted(set(channels))
+        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
+                                 f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}", (mirror, json.dumps(named)))
+        grouped: dict[str, list[tuple]] = {channel: [] for channel in named}
+        for values in cursor:
+            grouped[values[1]].append(values)
+        return {channel: hash(tuple(rows)) for channel, rows in grouped.items()}
+
+    def past_keep(self, mirror: str, keep: int) -> bool:
+        """Tell whether a channel of the mirror has more than `keep` live rows (never, with keep 0): counted by
+        SQLite, without reading the rows."""
+        return bool(keep) and self.db.execute(
+            "SELECT 1 FROM articles WHERE mirror = ? AND pruned = 0 GROUP BY channel HAVING COUNT(*) > ? LIMIT 1",
+            (mirror, keep)).fetchone() is not None
+
     def record_cycle(self, new: list[LedgerRow], pruned: list[LedgerRow], commit: str) -> None:
         """Record what one commit published and pruned, in one transaction."""
         with self.writing():
@@ -162,6 +187,10 @@ class State:
             self.record_rows(new, pruned, commit or "")
             self.db.execute("DELETE FROM pending WHERE mirror = ?", (mirror,))
 
+    def cycle_pending(self, mirror: str) -> bool:
+        """Tell whether a crash left a cycle of the mirror to settle (see settle_cycle)."""
+        return self.db.execute("SELECT 1 FROM pending WHERE mirror = ?", (mirror,)).fetchone() is not None
+
     def settle_cycle(self, mirror: str, head: str | None) -> bool | None:
         """Settle a cycle a crash interrupted: True if its commit was made (rows recorded), False if not
         (rows forgotten, the articles are fetched again), None if no cycle was pending."""
@@ -181,6 +210,10 @@ class State:
         commits, the database was lost (or the mirror made elsewhere) and its ledger must be rebuilt."""
         return any(self.db.execute(f"SELECT 1 FROM {table} WHERE mirror = ? LIMIT 1", (mirror,)).fetchone()
                    for table in ("articles", "mirrors"))
+
+    def has_articles(self, mirror: str) -> bool:
+        """Tell whether the ledger has any row of the mirror, pruned ones too."""
+        return self.db.execute("SELECT 1 FROM articles WHERE mirror = ? LIMIT 1", (mirror,)).fetchone() is not None
 
     def keyless_paths(self, mirror: str) -> set[str]:
         """Return the page paths of pruned rows known by path alone (a ledger an older release rebuilt)."""
