@@ -13,8 +13,9 @@ one QR code, the latency bound (requests x latency / requests in flight) and the
 alone (its Fetcher fetching the same pages, in a process of its own, its imports left out) and a plain-socket client
 as the floor of HTTP alone (bench/http_client.py compares the two closer).
 
-Run: python bench/cold.py [--repeats N] [--rev COMMIT]  (--rev: mirrord's code at that commit, e.g. 9a5543b,
-for the figures before a change; needs `pip install -e '.[bench]'`)
+Run: python bench/cold.py [--repeats N] [--rev COMMIT] [--against COMMIT]  (--rev: mirrord's code at that commit,
+e.g. 9a5543b, for the figures before a change; --against: that commit's code too, run round by round with the
+other, for a comparison both sides of which saw the machine alike; needs `pip install -e '.[bench]'`)
 """
 
 from __future__ import annotations
@@ -378,6 +379,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rev", help="run mirrord's code at this commit (figures before a change)")
+    parser.add_argument("--against", metavar="COMMIT", help="also run mirrord at this commit, round by round with the "
+                        "other (the fair comparison on a busy machine)")
     parser.add_argument("--latency", type=float, action="append", help="seconds added to each answer [0, 0.05]")
     parser.add_argument("--seed", nargs=2, metavar=("FOLDER", "BASE"), help=argparse.SUPPRESS)
     parser.add_argument("--sockets", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -389,18 +392,24 @@ def main() -> None:
     become_subreaper()
     site = build_site()
     sizes = [len(body) for path, body in site.items() if path.endswith(".html")]
-    print(f"mirrord at {args.rev or 'this tree'}; {CHANNELS} channels x {ARTICLES} articles of "
-          f"{statistics.mean(sizes) / 1000:.0f} KB on average; concurrency = per_host = {IN_FLIGHT}")
+    revs = [args.rev] + ([args.against] if args.against else [])
+    print(f"mirrord at {' and at '.join(rev or 'this tree' for rev in revs)}; {CHANNELS} channels x {ARTICLES} "
+          f"articles of {statistics.mean(sizes) / 1000:.0f} KB on average; concurrency = per_host = {IN_FLIGHT}")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        env = code_of(args.rev, tmp / "code")
-        qr_ms = float(subprocess.run([sys.executable, "-c", QR_TIMING], env=env, capture_output=True, text=True,
-                                     check=True).stdout)
+        envs = {rev or "this tree": code_of(rev, tmp / f"code-{n}") for n, rev in enumerate(revs)}
+        qr_ms = {name: float(subprocess.run([sys.executable, "-c", QR_TIMING], env=env, capture_output=True,
+                                            text=True, check=True).stdout) for name, env in envs.items()}
         for latency in args.latency or LATENCIES:
-            report(latency, [one_round(site, latency, env, tmp) for _ in range(args.repeats)], qr_ms)
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in envs}
+            for _ in range(args.repeats):  # round by round, so that both codes see the machine in the same state
+                for name, env in envs.items():
+                    rounds[name].append(one_round(site, latency, env, tmp))
+            for name in envs:
+                print(f"\nmirrord at {name}:" if len(envs) > 1 else "", end="")
+                report(latency, rounds[name], qr_ms[name])
             print("  load average (1, 5, 15 min) after these runs: {:.1f} {:.1f} {:.1f} on {} cores: walls above "
                   "the cores stretch".format(*os.getloadavg(), os.cpu_count()))
-
 
 if __name__ == "__main__":
     main()
