@@ -18,25 +18,27 @@ Main's code for comparison: git archive 966f4a9 daemon | tar -x -C /tmp/main; PY
 command).
 
 Figures (2 shared cores, defaults, 1,000 sources): main 9a5543b 14.99 ms CPU per poll + 11.22 ms of git processes,
-0.48 core, 89 MB, lateness p99 3.7 s (on a busier machine: 1,102 runs missed, p99 159 s, cycles p99 39 s);
-4e77c39 (no git in a quiet cycle) 6.43 ms + 0.18 ms, 0.20 core, 111 MB, p99 1.0 s (the sampling's second), no run
-missed, cycles p50 14 ms, p99 149 ms; after it, back to back (HEAD and settings read from .git's files, one event
-loop per mirror thread, one transaction per cycle's record, the logger bound once): 4.66 ms + 0.19 ms (0.72 x),
-0.15 core, 111 MB, p99 1.0 s, none missed, cycles p50 10 ms, p99 103 ms. Under `py-spy record --gil` the daemon's
-Python time was then 48 % its cycles, 39 % the HTTP client's thread, 5 % APScheduler; bench/quiet_poll.py splits
-a quiet poll's CPU between the HTTP client and the rest. The max lateness of ~66 s (main's too) is one cycle's
-in the window: not looked into. With the HTTP client of its own (`connections`), back to back with 4e77c39
-(--sizes 1000 --duration 120, quiet machine): 3.44 ms + 0.16 ms against 6.02 + 0.18 (0.57 x), 0.11 core against
-0.20, 105 MB against 114 (VmHWM), p99 1.0 s both, none missed. With the quiet cycle that ends once its channels
-are read (no clone opened, no ledger view, only its own channels' rows), two pairs back to back with 966f4a9
-(--sizes 1000 --duration 120, 2 cores shared with other work): 3.21 and 3.46 ms + 0.20 and 0.16 ms against 3.98
-and 3.81 + 0.16 and 0.17 (0.81 x, 0.91 x), 0.10-0.11 core against 0.12-0.13, VmHWM 104 MB against 106, lateness
-p99 1.0 s all four (jitter 6 s), none missed, cycles p50 5 ms against 6-7. The 2 ms target is not reached: this
-bench's mirrors hold few pages, so it shows the fixed cost of a poll, of which bench/quiet_poll.py puts about 1 ms
-in the HTTP client's thread (httpx, httpcore and h11 for the conditional GET); the rest is the cycle's own (two
-status-log events of ~60-120 us each, a dozen SQLite statements, its event loop and the hop of each request to
-the client's thread), APScheduler's, and that of the dozen articles published in the window, which cpu/poll counts
-too.
+0.48 core, 89 MB, lateness p99 3.7 s (on a busier machine: 1,102 runs missed, p99 159 s, cycles p99 39 s); 4e77c39
+(no git in a quiet cycle) 6.43 ms + 0.18 ms, 0.20 core, 111 MB, p99 1.0 s (the sampling's second), no run missed,
+cycles p50 14 ms, p99 149 ms; after it, back to back (HEAD and settings read from .git's files, one event loop per
+mirror thread, one transaction per cycle's record, the logger bound once): 4.66 ms + 0.19 ms (0.72 x), 0.15 core,
+111 MB, p99 1.0 s, none missed, cycles p50 10 ms, p99 103 ms. Under `py-spy record --gil` the daemon's Python time
+was then 48 % its cycles, 39 % the HTTP client's thread, 5 % APScheduler; bench/quiet_poll.py splits a quiet poll's
+CPU between the HTTP client and the rest. The max lateness of ~66 s (main's too) is one cycle's in the window: not
+looked into. With the HTTP client of its own (`connections`), back to back with 4e77c39 (--sizes 1000 --duration
+120, quiet machine): 3.44 ms + 0.16 ms against 6.02 + 0.18 (0.57 x), 0.11 core against 0.20, 105 MB against 114
+(VmHWM), p99 1.0 s both, none missed. With the quiet cycle that ends once its channels are read (no clone opened, no
+ledger view, only its own channels' rows), two pairs back to back with 966f4a9 (--sizes 1000 --duration 120, 2 cores
+shared with other work): 3.21 and 3.46 ms + 0.20 and 0.16 ms against 3.98 and 3.81 + 0.16 and 0.17 (0.81 x, 0.91 x),
+0.10-0.11 core against 0.12-0.13, VmHWM 104 MB against 106, lateness p99 1.0 s all four (jitter 6 s), none missed,
+cycles p50 5 ms against 6-7. With the rest of that stop (the pages no longer written to the clone, worker calls
+without threads), back to back with 966f4a9 on a quiet machine: 2.54 ms + 0.15 ms against 3.23 + 0.17 (0.79 x), 0.08
+core against 0.10, VmHWM 104 MB against 106, p99 1.0 s both, none missed, cycles p50 3 ms against 5, p99 22 against
+104. The 2 ms target is not reached: this bench's mirrors hold few pages, so it shows the fixed cost of a poll, of
+which bench/quiet_poll.py puts about 1 ms in the HTTP client's thread (httpx, httpcore and h11 for the conditional
+GET); the rest is the cycle's own (two status-log events of ~60-120 us each, a dozen SQLite statements, its event
+loop and the hop of each request to the client's thread), APScheduler's, and that of the dozen articles published in
+the window, which cpu/poll counts too.
 """
 
 from __future__ import annotations
