@@ -225,16 +225,17 @@ async def collect(mirror: Mirror, state: State, fetcher: Fetcher, report: Report
     held = discovered.held
     found = [(channel, discovery) for channel, (discovery, _) in discovered.read]
     view = read_view(mirror, state, found) if discovered.listed() else None
-    plan = plan_fetches(view or LedgerView(mirror.name), found, rebuilt, now, mirror.keep, held.keys)
+    planned_on = view or LedgerView(mirror.name)
+    plan = plan_fetches(planned_on, found, rebuilt, now, mirror.keep, held.keys)
     if plan.candidates and catch_up is not None:
         rebuilt = catch_up() or rebuilt
-        view = read_view(mirror, state, found)
+        view = planned_on = read_view(mirror, state, found)
         plan = plan_fetches(view, found, rebuilt, now, mirror.keep, held.keys)
     log.debug("cycle.planned", mirror=mirror.name, new=len(plan.candidates))
     for channel, left in plan.left.items():
         log.info("channel.capped", mirror=mirror.name, channel=channel, new=left,
                  error=f"{left} more new articles than max_new: left for the next cycles")
-    pages = page_urls(view or LedgerView(mirror.name), plan)
+    pages = page_urls(planned_on, plan)
     if plan.candidates:
         start_workers()
     results = await asyncio.gather(*(fetch_article(c, mirror, fetcher, pages) for c in plan.candidates))

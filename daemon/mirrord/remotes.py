@@ -62,9 +62,9 @@ def push_remotes(mirror: Mirror, workspace: Workspace, state: State, report: Rep
                 continue
             push_remote(mirror, workspace, (name, url), state, report, integrate)
     recorded = state.repository_record(mirror.name)
-    unchanged = recorded is not None and recorded[0] == workspace.head() and recorded[1] is not None
+    unchanged = record_is_of(recorded, workspace.head())
     commits = recorded[1] if unchanged else history_length(mirror, workspace)
-    if mirror.squash_after and commits > mirror.squash_after and not report.failures:
+    if squash_due(mirror, commits) and not report.failures:
         squash_history(mirror, workspace, state, report, commits, integrate)
         commits, unchanged = workspace.commits_since(None), False
     if not unchanged:
@@ -76,8 +76,16 @@ def pushed_everywhere(mirror: Mirror, head: str, state: State) -> bool:
     record is of it, and no squash is due. Asked from the state alone, without opening the clone."""
     recorded = state.repository_record(mirror.name)
     return (all(state.pushed_commit(mirror.name, url) == head for url in mirror.remotes)
-            and recorded is not None and recorded[0] == head and recorded[1] is not None
-            and not (mirror.squash_after and recorded[1] > mirror.squash_after))
+            and record_is_of(recorded, head) and not squash_due(mirror, recorded[1]))
+
+
+def record_is_of(recorded: tuple[str | None, int | None, int | None] | None, head: str | None) -> bool:
+    """Tell whether the repository's record (HEAD, commits, size) is of this HEAD, its commits counted."""
+    return recorded is not None and recorded[0] == head and recorded[1] is not None
+
+
+def squash_due(mirror: Mirror, commits: int) -> bool:
+    return bool(mirror.squash_after) and commits > mirror.squash_after
 
 
 def history_length(mirror: Mirror, workspace: Workspace) -> int:

@@ -94,21 +94,21 @@ class State:
 
     def live_rows(self, mirror: str, channels: Iterable[str]) -> list[LedgerRow]:
         """Return, oldest first, the live rows of a mirror's named channels."""
-        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
-                                 f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}",
-                                 (mirror, json.dumps(sorted(set(channels)))))
-        return [to_row(values) for values in cursor]
+        return [to_row(values) for values in self.live_values(mirror, channels)]
 
     def live_digests(self, mirror: str, channels: Iterable[str]) -> dict[str, int]:
         """Return, for each named channel, a hash of its live rows as stored, which changes when any of them
         does: a quiet cycle tells by it that an index shows the rows it showed, without making the rows."""
-        named = sorted(set(channels))
-        cursor = self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
-                                 f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}", (mirror, json.dumps(named)))
-        grouped: dict[str, list[tuple]] = {channel: [] for channel in named}
-        for values in cursor:
+        grouped: dict[str, list[tuple]] = {channel: [] for channel in set(channels)}
+        for values in self.live_values(mirror, grouped):
             grouped[values[1]].append(values)
         return {channel: hash(tuple(rows)) for channel, rows in grouped.items()}
+
+    def live_values(self, mirror: str, channels: Iterable[str]) -> sqlite3.Cursor:
+        """The stored live rows of a mirror's named channels, oldest first."""
+        return self.db.execute(f"SELECT {ROW_COLUMNS} FROM articles WHERE mirror = ? AND pruned = 0 AND channel IN "
+                               f"(SELECT value FROM json_each(?)) ORDER BY {ROW_ORDER}",
+                               (mirror, json.dumps(sorted(set(channels)))))
 
     def past_keep(self, mirror: str, keep: int) -> bool:
         """Tell whether a channel of the mirror has more than `keep` live rows (never, with keep 0): counted by
