@@ -219,7 +219,7 @@ def test_one_worker_serves_the_calls_of_several_threads_loops_and_a_cancelled_wa
             thread.join(60)
         assert results == [[1, 2_000_000, 3_000_000]] * 3
         assert asyncio.run(cancelled_waits()) == 5
-        assert workers.free == 1 and not workers.waiting
+        assert workers.slots.free == 1 and not workers.slots.waiting
     finally:
         workers.close()
 

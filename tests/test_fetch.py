@@ -412,23 +412,3 @@ def test_chinese_pages_are_decoded_right(site, codec, content_type, meta, text):
     response = get(site.url("/page.html"))
     decoded = decode_html(response.body, response.content_type)
     assert text in decoded and f"<title>{title}</title>" in decoded
-
-
-def test_the_shared_fetcher_changes_with_http_settings_and_closes_the_old_one_when_unused():
-    """A reload that changes [http] gets a new client for the cycles after it; a cycle still running keeps
-    the old one until it is done, and then it is closed."""
-    from mirrord.sharedfetch import SharedFetcher
-
-    first = SETTINGS
-    shared = SharedFetcher()
-    try:
-        with shared.borrowed(first) as running:
-            with shared.borrowed(first) as same:
-                assert same.fetcher is running.fetcher
-            with shared.borrowed(replace(first, per_host=2)) as changed:
-                assert changed.fetcher is not running.fetcher
-            assert not running.fetcher.client.is_closed, "a cycle still uses it"
-        assert running.fetcher.client.is_closed
-    finally:
-        shared.close()
-    assert changed.fetcher.client.is_closed and not shared.thread.is_alive()

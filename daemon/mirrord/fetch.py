@@ -19,7 +19,7 @@ import asyncio
 import copy
 import email.utils
 import ssl
-from collections import defaultdict
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,6 +32,7 @@ from mirrord.addresses import AddressRefused, PublicAddressesOnly, check_proxied
 from mirrord.connections import Connections, LoopBackend
 from mirrord.errors import FetchError
 from mirrord.model import HttpSettings, Response
+from mirrord.slots import CrossLoopSlots
 from mirrord.retry import request_retry_delay
 from mirrord.unpack import ACCEPT_ENCODING, ContentDecoder, content_codings
 
@@ -39,14 +40,32 @@ MAX_REDIRECTS = 5
 RETRY_AFTER_CAP = 120.0
 
 
-class Fetcher:
-    """Fetches URLs politely: `concurrency` requests in all, `per_host` per host."""
+class Limits:
+    """`concurrency` requests in flight in all and `per_host` to each host, for every Fetcher made with them,
+    whatever the event loop it runs in (`mirrord run` makes a Fetcher per loop, `sharedfetch`)."""
 
     def __init__(self, settings: HttpSettings):
+        self.concurrency, self.per_host = settings.concurrency, settings.per_host
+        self.in_flight = CrossLoopSlots(settings.concurrency)
+        self.hosts: dict[str, CrossLoopSlots] = {}
+        self.lock = threading.Lock()  # one host's slots made once, whichever thread asks first
+
+    def of_host(self, host: str) -> CrossLoopSlots:
+        slots = self.hosts.get(host)
+        if slots is None:
+            with self.lock:
+                slots = self.hosts.setdefault(host, CrossLoopSlots(self.per_host))
+        return slots
+
+
+class Fetcher:
+    """Fetches URLs politely within its limits (its own unless given): `concurrency` requests in all,
+    `per_host` per host. Its client and connections belong to the event loop it is first used in."""
+
+    def __init__(self, settings: HttpSettings, limits: Limits | None = None):
         self.settings = settings
+        self.limits = limits or Limits(settings)
         self.client = new_client(settings, page_transport(settings))
-        self.in_flight = asyncio.Semaphore(settings.concurrency)
-        self.per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(settings.per_host))
         # None: any address (feeds and pages, whose hosts the config names); else see for_pictures.
         self.image_hosts: frozenset[str] | None = None
         self.picture_clients: dict[frozenset[str], httpx.AsyncClient] = {}
@@ -88,7 +107,7 @@ class Fetcher:
         """One attempt, redirects included, within http.timeout in all: httpx bounds each read only."""
         url = request.url
         # The host's slot first: a request waiting for a busy host must not hold one of the shared slots.
-        async with self.per_host[urlsplit(url).hostname or ""], self.in_flight:
+        async with self.limits.of_host(urlsplit(url).hostname or ""), self.limits.in_flight:
             try:
                 async with asyncio.timeout(self.settings.timeout):
                     return await self.follow(request)

@@ -33,6 +33,7 @@ from mirrord.outcome import Report, commit_failed, stopped
 from mirrord.publish import Workspace
 from mirrord.remotes import push_remotes, pushed_everywhere
 from mirrord.render import page_path
+from mirrord.sharedfetch import SharedFetcher
 from mirrord.state import State
 
 log = get_logger()
@@ -63,26 +64,26 @@ class Discovered:
         return any(discovery.entries for _, (discovery, _) in self.read)
 
 
-def run_once(config: Config, source_names: list[str], options: Options, fetcher: Fetcher | None = None,
+def run_once(config: Config, source_names: list[str], options: Options, shared: SharedFetcher | None = None,
              state: State | None = None, run: Callable[[Coroutine[Any, Any, list[Report]]], list[Report]] = asyncio.run
              ) -> list[Report]:
-    """Run one cycle of the named sources (all when empty), one commit per mirror; with the daemon's shared
-    fetcher (a `sharedfetch.Borrowed`) when given, so that its limits hold for the process, else with one of
-    its own; likewise with the daemon's open state, else the state opened for this run, and in the daemon's
-    event loop of the thread (`run`), else in one of its own."""
+    """Run one cycle of the named sources (all when empty), one commit per mirror; with the daemon's Fetcher of
+    the event loop (`shared`'s, within the process's limits) when given, else with one of its own; likewise
+    with the daemon's open state, else the state opened for this run, and in the daemon's event loop of the
+    thread (`run`), else in one of its own."""
     sources = [config.sources[name] for name in source_names] if source_names else list(config.sources.values())
     by_mirror: dict[str, list[Source]] = {}
     for source in sources:
         by_mirror.setdefault(source.mirror, []).append(source)
     with closing(State(config.state_dir / "state.sqlite3", copy=options.dry_run)) if state is None \
             else nullcontext(state) as opened:
-        return run(run_mirrors(config, by_mirror, options, opened, fetcher))
+        return run(run_mirrors(config, by_mirror, options, opened, shared))
 
 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,
-                      shared: Fetcher | None = None) -> list[Report]:
+                      shared: SharedFetcher | None = None) -> list[Report]:
     register_secrets(config, by_mirror)
-    async with Fetcher(config.http) if shared is None else nullcontext(shared) as fetcher:
+    async with Fetcher(config.http) if shared is None else nullcontext(await shared.fetcher(config.http)) as fetcher:
         return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
                 for name, sources in by_mirror.items()]
 

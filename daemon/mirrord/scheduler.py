@@ -2,8 +2,9 @@
 
 Each mirror has an executor of its own with a single thread: that is the in-process lock of the mirror
 (its sources write one working clone, one after the other; the file lock keeps other processes out),
-and it is why a slow or failing source never holds up another mirror. Their requests all go through one
-Fetcher (`sharedfetch`), so that `[http] concurrency` and `per_host` hold for the process.
+and it is why a slow or failing source never holds up another mirror. Each thread's loop has a Fetcher of its
+own, all within one set of limits (`sharedfetch`), so that `[http] concurrency` and `per_host` hold for the
+process.
 """
 
 from __future__ import annotations
@@ -310,11 +311,10 @@ def cancel_left_over(loop: asyncio.AbstractEventLoop) -> None:
 
 def cycle(config: Config, source: Source, http: SharedFetcher, options: Options, state: State,
           run: Callable[[Coroutine[Any, Any, list[Report]]], list[Report]]) -> list[tuple[str, SourceResult]]:
-    """Run one cycle of a source with the process's one Fetcher, its thread's open state and event loop
-    (`run`); return (mirror, result) whatever happened."""
+    """Run one cycle of a source with its thread's Fetcher (within the process's limits), open state and event
+    loop (`run`); return (mirror, result) whatever happened."""
     try:
-        with http.borrowed(config.http) as fetcher:
-            reports = run_once(config, [source.name], options, fetcher, state, run)
+        reports = run_once(config, [source.name], options, http, state, run)
     except Exception as error:  # a bug in one cycle must not stop the others: logged with its traceback
         log.exception("cycle.crashed", error=f"{type(error).__name__}: {error}")
         return [(source.mirror, SourceResult(source.name, failed=[

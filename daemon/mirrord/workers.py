@@ -4,7 +4,7 @@ loop of any thread within a time budget, stopped when the process ends.
 A call is written to its worker's pipe and its answer read by the calling event loop itself, the pipes
 watched by the loop: a call used to cross to a thread of the default executor and back, whose hand-offs
 cost the daemon's process about as much CPU as the pickles they carried. The slots are shared by every
-thread's loop (the daemon runs a loop per mirror): a call waiting for one is woken in its own loop.
+thread's loop (the daemon runs a loop per mirror, `slots`): a call waiting for one is woken in its own loop.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from mirrord.budget import LENGTH, extract_and_render, localize_and_render
 from mirrord.errors import HeldBack
 from mirrord.model import Article, Channel, Entry, Mirror
+from mirrord.slots import CrossLoopSlots
 
 BUDGET_SECONDS = 30.0
 JOBS_PER_WORKER = 500  # then the worker is replaced, so that what the libraries leak stays small
@@ -48,16 +48,14 @@ class Workers:
     several threads."""
 
     def __init__(self, size: int):
-        self.free = size
-        self.waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = deque()
+        self.slots = CrossLoopSlots(size)
         self.idle: list[Worker] = []
         self.lock = threading.Lock()
 
     async def run(self, function: Callable[..., Any], arguments: tuple, budget: float) -> Any:
         """Return function(*arguments) computed in a worker. Raise HeldBack when it raises HeldBack or any
         other exception, takes longer than budget seconds, or its worker dies."""
-        await self.acquire()
-        try:
+        async with self.slots:
             worker = self.take()
             try:
                 outcome, value = await worker.call(function, arguments, budget)
@@ -68,57 +66,17 @@ class Workers:
                 worker.stop()
             else:
                 self.give_back(worker)
-        finally:
-            self.release()
         if outcome == "held back":
             raise HeldBack(value)
         if outcome == "failed":
             raise HeldBack(f"extracting or rendering it failed ({value}); tried again next cycle")
         return value
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in this loop for one to be handed over when all are taken."""
-        loop = asyncio.get_running_loop()
-        with self.lock:
-            if self.free:
-                self.free -= 1
-                return
-            waiter = loop.create_future()
-            self.waiting.append((loop, waiter))
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            with self.lock:
-                queued = (loop, waiter) in self.waiting
-                if queued:
-                    self.waiting.remove((loop, waiter))
-            if not queued and waiter.done() and not waiter.cancelled():
-                self.release()  # handed over just before the cancel: passed on (one on its way, by `hand_over`)
-            raise
-
-    def release(self) -> None:
-        """Give the slot to the first call waiting for one (in its own loop), else back to the free ones."""
-        with self.lock:
-            if not self.waiting:
-                self.free += 1
-                return
-            loop, waiter = self.waiting.popleft()
-        try:
-            loop.call_soon_threadsafe(self.hand_over, waiter)
-        except RuntimeError:  # its loop has closed: the slot goes on to the next
-            self.release()
-
-    def hand_over(self, waiter: asyncio.Future) -> None:
-        if waiter.done():  # cancelled meanwhile
-            self.release()
-        else:
-            waiter.set_result(None)
-
     def prestart(self) -> None:
         """Start a worker now when a call would have to start one, so that its start-up (a Python importing
         the extraction) runs while the first pages are fetched instead of delaying their extraction."""
         with self.lock:
-            if self.free and not self.idle:
+            if self.slots.free and not self.idle:
                 self.idle.append(Worker())
 
     def take(self) -> Worker:
