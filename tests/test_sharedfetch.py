@@ -15,9 +15,9 @@ from typing import Any
 
 from mirrord.fetch import Fetcher
 from mirrord.sharedfetch import SharedFetcher
+from test_fetch import SETTINGS
 
 from rawserver import RawServer, answer, keep_alive
-from test_fetch import SETTINGS
 
 
 class CountingServer(RawServer):

@@ -32,8 +32,8 @@ from mirrord.addresses import AddressRefused, PublicAddressesOnly, check_proxied
 from mirrord.connections import Connections, LoopBackend
 from mirrord.errors import FetchError
 from mirrord.model import HttpSettings, Response
-from mirrord.slots import CrossLoopSlots
 from mirrord.retry import request_retry_delay
+from mirrord.slots import CrossLoopSlots
 from mirrord.unpack import ACCEPT_ENCODING, ContentDecoder, content_codings
 
 MAX_REDIRECTS = 5
