@@ -1,13 +1,15 @@
-"""The CPU of a daemon's poll that finds nothing new (a 304), split into the HTTP client's part and the rest.
+"""The CPU of a daemon's poll that finds nothing new (a 304), split by thread: the cycles' and the rest.
 
 `bench/scale.py` measures a whole daemon; this drives its per-source job (`Daemon.run_source`: one cycle, its
 outcome recorded, its next run noted) in-process over the feeds of scale.py's server, every channel answered
 304, without APScheduler's timing, so that the figure is steady enough to compare two versions of the code.
-The CPU of the HTTP client's thread (`sharedfetch`, where every request runs) is counted apart from the rest
-of the process: the rest is what a cycle costs beyond its requests (its event loop, the clone's files,
-SQLite, the status log, the hop of each request to the client's thread and back).
+Counted apart: the thread the cycles run in (`job`: its event loop, the clone's files, SQLite, the status log
+and, since each loop has a Fetcher of its own, the requests), and the HTTP client's thread of the code before
+that (`http`: up to 9b16b38 every request ran in a thread of its own, `sharedfetch`'s, and was sent there and
+back; 0 for code without it). `other` is the rest of the process: mostly the feed server's threads, which serve
+the requests in this process.
 
-Each repeat runs this tree's code and the code at --rev (default: main at 966f4a9) one after the other, each
+Each repeat runs this tree's code and the code at --rev (default: main at 9b16b38) one after the other, each
 in a fresh process and state, on `--sources` sources of 2 channels over 100 mirrors, polling `--used` of
 them (spread over the mirrors) `--rounds` times after a first cycle that builds their mirrors; the cycles run in
 a thread of their own, as the daemon's do. With `--pages N`, every source of the used sources' mirrors first
@@ -16,7 +18,7 @@ publishes N pages in each of its channels, so that a poll runs against a mirror 
 itself the median of its rounds) and the ratios.
 
 Run: .venv/bin/python bench/quiet_poll.py [--sources 1000] [--used 50] [--rounds 15] [--repeats 3] [--pages 0]
-     [--rev 966f4a9]
+     [--rev 9b16b38]
 
 Figures (2 cores shared with other work, ms of CPU a channel poll; the threads' parts are counted in clock ticks,
 to 0.1 ms with the defaults): before, 4e77c39 4.87 (HTTP client 1.40, rest 3.52) against 3.16 (1.20, 1.96) for 966f4a9.
@@ -49,7 +51,7 @@ from pathlib import Path
 from cold import code_of  # this tree's code or a commit's, as cold.py runs it
 
 TICKS = os.sysconf("SC_CLK_TCK")
-KEYS = ("total", "http", "rest", "job")
+KEYS = ("total", "job", "http", "other")
 
 
 def thread_cpu(native_id: int) -> float:
@@ -85,20 +87,21 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
 
         poll(fill_mirrors(config, site, used, args.pages))  # builds the mirrors, saves the validators: every later
         poll(used)  # poll is a 304
-        http, job = daemon.http.thread.native_id, job_thread.submit(threading.get_native_id).result()
-        totals, client, cycles = [], [], []
+        job = job_thread.submit(threading.get_native_id).result()
+        client = getattr(daemon.http, "thread", None)  # the HTTP client's thread of the code up to 9b16b38
+        threads = {"job": lambda: thread_cpu(job), "http": lambda: thread_cpu(client.native_id) if client else 0.0}
+        figures: dict[str, list[float]] = {key: [] for key in KEYS}
         for _ in range(args.rounds):
-            before, before_http, before_job = process_cpu(), thread_cpu(http), thread_cpu(job)
+            before = {"total": process_cpu()} | {key: cpu() for key, cpu in threads.items()}
             poll(used)
-            polls = 2 * len(used)
-            totals.append((process_cpu() - before) * 1000 / polls)
-            client.append((thread_cpu(http) - before_http) * 1000 / polls)
-            cycles.append((thread_cpu(job) - before_job) * 1000 / polls)
+            after = {"total": process_cpu()} | {key: cpu() for key, cpu in threads.items()}
+            spent = {key: (after[key] - before[key]) * 1000 / (2 * len(used)) for key in before}
+            for key, value in (spent | {"other": spent["total"] - spent["job"] - spent["http"]}).items():
+                figures[key].append(value)
         daemon.http.close()
         daemon.states.close()
         site.close()
-    total, http_ms = statistics.median(totals), statistics.median(client)
-    return {"total": total, "http": http_ms, "rest": total - http_ms, "job": statistics.median(cycles)}
+    return {key: statistics.median(values) for key, values in figures.items()}
 
 
 def fill_mirrors(config, site, used: list[str], pages: int) -> list[str]:
@@ -131,7 +134,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=0,
                         help="pages each channel of the used sources' mirrors holds (all their sources' first cycles)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rev", default="966f4a9", help="the code to compare with (a commit)")
+    parser.add_argument("--rev", default="9b16b38", help="the code to compare with (a commit)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -152,8 +155,8 @@ def main() -> None:
         print(f"{name:>12}" + "".join(f"{values[key]:7.2f}" for key in KEYS))
     base, ours = medians[args.rev], medians["this tree"]
     print("ratio (this tree / " + args.rev + "): " + ", ".join(f"{key} {ours[key] / base[key]:.2f}" for key in KEYS))
-    print("total: the process; http: the HTTP client's thread; rest: total - http; job: the thread the cycles run in "
-          "(rest without the feed server's threads, which serve the requests in this process)")
+    print("total: the process; job: the thread the cycles run in; http: the HTTP client's thread of code that has "
+          "one (up to 9b16b38); other: the rest (mostly the feed server's threads, which serve the requests)")
 
 
 if __name__ == "__main__":

@@ -166,11 +166,12 @@ def proc_figures(pid: int) -> dict[str, float]:
 
 
 class Watch:
-    """Every second: the daemon's memory, and when the state says each source runs next."""
+    """Every second: the daemon's memory and open file descriptors, and when the state says each source runs next."""
 
     def __init__(self, pid: int, database: Path):
         self.pid, self.database = pid, database
         self.rss: list[float] = []
+        self.fds: list[int] = []
         self.due: dict[str, set[float]] = defaultdict(set)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -179,6 +180,7 @@ class Watch:
     def loop(self) -> None:
         while not self.stopped.wait(1.0):
             self.rss.append(proc_figures(self.pid)["rss"])
+            self.fds.append(len(os.listdir(f"/proc/{self.pid}/fd")))
             self.read_due()
 
     def read_due(self) -> None:
@@ -279,7 +281,8 @@ def summarise(logged: list[dict], site: FeedSite, watch: Watch, window: tuple[fl
             "git_ms_poll": (after["children"] - before["children"]) * 1000 / count,
             "cpu_share": (after["cpu"] - before["cpu"]) / (end - begin),
             "rss_median": statistics.median(watch.rss) if watch.rss else 0, "rss_max": max(watch.rss, default=0),
-            "hwm": after["hwm"], "late_p50": quantile(late, 0.5), "late_p99": quantile(late, 0.99),
+            "hwm": after["hwm"], "fds_median": statistics.median(watch.fds) if watch.fds else 0,
+            "fds_max": max(watch.fds, default=0), "late_p50": quantile(late, 0.5), "late_p99": quantile(late, 0.99),
             "late_max": max(late, default=float("nan")), "jitter": args.every // 10,
             "cycle_ms_p50": quantile(durations, 0.5), "cycle_ms_p99": quantile(durations, 0.99)}
 
@@ -287,10 +290,12 @@ def summarise(logged: list[dict], site: FeedSite, watch: Watch, window: tuple[fl
 COLUMNS = (("sources", "{:>7}"), ("warm_s", "{:>6.0f}"), ("cycles", "{:>6}"), ("missed", "{:>6}"),
            ("polls", "{:>6}"), ("not_modified", "{:>6}"), ("published", "{:>5}"), ("cpu_ms_poll", "{:>8.2f}"),
            ("git_ms_poll", "{:>8.2f}"), ("cpu_share", "{:>6.2f}"), ("rss_median", "{:>7.1f}"),
-           ("rss_max", "{:>7.1f}"), ("hwm", "{:>6.1f}"), ("late_p50", "{:>6.2f}"), ("late_p99", "{:>6.2f}"),
+           ("rss_max", "{:>7.1f}"), ("hwm", "{:>6.1f}"), ("fds_median", "{:>6.0f}"), ("fds_max", "{:>6}"),
+           ("late_p50", "{:>6.2f}"), ("late_p99", "{:>6.2f}"),
            ("late_max", "{:>6.1f}"), ("jitter", "{:>4}"), ("cycle_ms_p50", "{:>7.0f}"), ("cycle_ms_p99", "{:>7.0f}"))
 HEADINGS = ("sources", "warm s", "cycles", "missed", "polls", "304s", "new", "cpu/poll", "git/poll", "cores",
-            "rss p50", "rss max", "VmHWM", "late50", "late99", "late max", "jit", "cyc p50", "cyc p99")
+            "rss p50", "rss max", "VmHWM", "fds50", "fds max", "late50", "late99", "late max", "jit", "cyc p50",
+            "cyc p99")
 
 
 def print_table(rows: list[dict[str, float]]) -> None:
@@ -299,7 +304,8 @@ def print_table(rows: list[dict[str, float]]) -> None:
     for row in rows:
         print(" ".join(fmt.format(row[key]) for key, fmt in COLUMNS))
     print("cpu/poll, git/poll: ms of the daemon's own CPU and of the git processes it ran, per channel poll "
-          "(target cpu/poll <= 2); cores: the daemon's CPU share; rss in MB (target <= 150); late: seconds a "
+          "(target cpu/poll <= 2); cores: the daemon's CPU share; rss in MB (target <= 150); fds: open file "
+          "descriptors; late: seconds a "
           "cycle started after its scheduled time, to a second (target p99 < jit); missed: runs the scheduler skipped, "
           "too late, or skipped as the previous one still ran")
 
