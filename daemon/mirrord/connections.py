@@ -33,7 +33,7 @@ from typing import Any
 import httpcore
 import httpx
 
-KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept, as httpx does
+KEEPALIVE_EXPIRY = 30.0  # seconds an idle connection is kept: see Connections
 SWEEP_EVERY = 1.0  # seconds between two looks at every idle connection, for those expired or closed
 READ_LIMIT = 1 << 17  # bytes a stream buffers before it stops reading the socket; httpcore reads 64 KiB at a time
 IDEMPOTENT = (b"GET", b"HEAD")
@@ -151,6 +151,12 @@ class Connections(httpx.AsyncBaseTransport):
     A connection is reused while its server keeps it open, for KEEPALIVE_EXPIRY seconds at most. A GET
     sent on a reused connection that the server had closed meanwhile (which the event loop may not have
     seen yet) is sent again once, on a new connection, as browsers do.
+
+    KEEPALIVE_EXPIRY is 30 s, not httpx's 5: the daemon has a Fetcher, so a pool, per mirror thread, whose
+    sources' cycles come a few seconds to minutes apart, and a new connection costs about as much CPU as the
+    request it carries (a server that closes sooner is seen at the next request, or the GET sent again).
+    Browsers keep idle connections longer still (Firefox 115 s). The idle connections of a loop whose cycles
+    are over stay open until its next request: at most `keep` a loop.
     """
 
     def __init__(self, backend: httpcore.AsyncNetworkBackend, keep: int):
@@ -202,7 +208,12 @@ class Connections(httpx.AsyncBaseTransport):
         stream = await self.backend.connect_tcp(host, origin.port, timeout=timeout)
         if origin.scheme == b"https":
             stream = await stream.start_tls(tls_context(), server_hostname=host, timeout=timeout)
-        return httpcore.AsyncHTTP11Connection(origin, stream, keepalive_expiry=KEEPALIVE_EXPIRY)
+        connection = httpcore.AsyncHTTP11Connection(origin, stream, keepalive_expiry=KEEPALIVE_EXPIRY)
+        # httpcore's lock of the connection's state is anyio's, which yields to the event loop even when free:
+        # two more turns of the loop a request, an eighth of its CPU. A connection here carries one request at
+        # a time (taken from the idle ones, or new), so asyncio's lock, which does not yield when free, is enough.
+        connection._state_lock = asyncio.Lock()
+        return connection
 
     async def give_back(self, origin: Origin, connection: httpcore.AsyncHTTP11Connection) -> None:
         """Keep a connection whose answer was read whole (and whose server keeps it open); close any other."""

@@ -11,7 +11,7 @@ back, cost about as much CPU as the request itself (wake-ups of two loops, hand-
 A reload that changes `[http]` gets new limits (when concurrency or per_host changed) and, in each loop, a
 new Fetcher for the cycles that start after it; a loop's older Fetcher is closed then: the loop runs one
 cycle at a time, so none uses it any more. The idle connections a loop keeps between its cycles are few
-(a cycle's hosts at most, each closed once KEEPALIVE_EXPIRY passed, at the loop's next request).
+(those of its last cycle's hosts, `concurrency` at most; each closed at the loop's next request once expired).
 """
 
 from __future__ import annotations
