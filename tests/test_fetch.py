@@ -412,3 +412,21 @@ def test_chinese_pages_are_decoded_right(site, codec, content_type, meta, text):
     response = get(site.url("/page.html"))
     decoded = decode_html(response.body, response.content_type)
     assert text in decoded and f"<title>{title}</title>" in decoded
+
+
+def test_a_cookie_a_site_sets_is_sent_back_and_an_answer_without_one_keeps_it():
+    """The client keeps the cookies a site sets, as httpx does; answers that set none (most) leave the jar as
+    it was, without httpx's look at them."""
+    def cookie_once(conn, head):
+        first = "/set" in head.split("\r\n", 1)[0]
+        conn.sendall(answer("200 OK", b"ok", (("Set-Cookie", "consent=yes; Path=/"),) if first else ()))
+
+    async def three(url: str) -> None:
+        async with Fetcher(SETTINGS) as fetcher:
+            for path in ("/set", "/plain", "/again"):
+                await fetcher.get(url + path)
+
+    with RawServer(cookie_once) as server:
+        asyncio.run(three(server.url("")))
+    cookies = ["cookie: consent=yes" in head.lower() for head in server.requests]
+    assert cookies == [False, True, True]

@@ -211,7 +211,7 @@ def test_sigterm_during_a_slow_push_lets_it_finish_and_exits_0(tmp_path, site, d
 
 def test_per_host_holds_for_the_daemon_process_across_mirrors(tmp_path, daemons):
     """Two mirrors' jobs run at once in their own threads; with per_host = 1 the slow site still never
-    answers two requests at once, because the process has one HTTP client and one set of limits."""
+    answers two requests at once, because the process has one set of limits, whatever thread's loop asks."""
     with Site(delay=0.3) as slow:
         populate(slow, special_cases=False)
         config = write_config(tmp_path / "mirrord.toml", slow, bare_repository(tmp_path / "news.git"))
