@@ -15,6 +15,7 @@ from typing import Any
 
 from mirrord.fetch import Fetcher
 from mirrord.sharedfetch import SharedFetcher
+from mirrord.slots import CrossLoopSlots
 from test_fetch import SETTINGS
 
 from rawserver import RawServer, answer, keep_alive
@@ -114,3 +115,22 @@ def test_a_reload_changing_http_gives_each_loop_a_new_fetcher_within_the_new_lim
     for loop in loops:
         loop.close()
     assert after[0].client.is_closed and after[1].client.is_closed and not shared.fetchers
+
+
+def test_a_slot_freed_when_the_loop_waiting_for_it_has_closed_goes_on_to_the_next():
+    """A mirror thread's loop closed (the daemon stopping) while its cycle waited for a slot: the slot freed in
+    another loop skips it, to the next waiter or back to the free ones, and is not lost."""
+    slots = CrossLoopSlots(1)
+    holder, gone = asyncio.new_event_loop(), asyncio.new_event_loop()
+    holder.run_until_complete(slots.acquire())
+    waiting = gone.create_task(slots.acquire())
+    gone.run_until_complete(asyncio.sleep(0))
+    assert len(slots.waiting) == 1 and not waiting.done()
+    gone.close()
+
+    async def release() -> None:
+        slots.release()
+
+    holder.run_until_complete(release())
+    holder.close()
+    assert slots.free == 1 and not slots.waiting

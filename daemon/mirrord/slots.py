@@ -56,7 +56,7 @@ class CrossLoopSlots:
                 self.free += 1
                 return
             loop, waiter = self.waiting.popleft()
-        if loop is asyncio.get_running_loop():  # called in a loop, always: a hand-over or the end of a call
+        if loop is running_loop():
             loop.call_soon(self.hand_over, waiter)
             return
         try:
@@ -70,3 +70,12 @@ class CrossLoopSlots:
             self.release()
         else:
             waiter.set_result(None)
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """Return this thread's running loop; None when there is none (a coroutine closed unfinished, outside its
+    loop, still frees its slot)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
