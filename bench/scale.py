@@ -38,7 +38,12 @@ core against 0.10, VmHWM 104 MB against 106, p99 1.0 s both, none missed, cycles
 which bench/quiet_poll.py puts about 1 ms in the HTTP client's thread (httpx, httpcore and h11 for the conditional
 GET); the rest is the cycle's own (two status-log events of ~60-120 us each, a dozen SQLite statements, its event
 loop and the hop of each request to the client's thread), APScheduler's, and that of the dozen articles published in
-the window, which cpu/poll counts too.
+the window, which cpu/poll counts too. With a Fetcher per mirror thread's loop (no hop; the process's slots shared by
+the loops; connections kept 30 s; anyio's lock out of each connection), three pairs back to back with 9b16b38 on a
+busy machine (the lead's benches alongside; two runs of one same code differed by up to 0.5 ms): 2.39, 2.85, 2.99 ms
+against 2.82, 3.19, 3.25 (0.85, 0.89, 0.92 x), VmHWM 104-105 MB against 104, lateness p99 1.0 s all six, none missed,
+cycles p50 3-4 ms against 4; open fds (new column) median 709 against 516, max 774-789 against 595-612: each mirror
+thread keeps its idle connections (2 here) between its cycles. The 2 ms target is still not reached on this machine.
 """
 
 from __future__ import annotations
