@@ -14,11 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 from mirrord.fetch import Fetcher
-from mirrord.sharedfetch import SharedFetcher
+from mirrord.sharedfetch import IDLE_BETWEEN_CYCLES, SharedFetcher
 from mirrord.slots import CrossLoopSlots
 from test_fetch import SETTINGS
 
-from rawserver import RawServer, answer, keep_alive
+from rawserver import RawServer, answer, keep_alive, read_head
 
 
 class CountingServer(RawServer):
@@ -134,3 +134,30 @@ def test_a_slot_freed_when_the_loop_waiting_for_it_has_closed_goes_on_to_the_nex
     holder.run_until_complete(release())
     holder.close()
     assert slots.free == 1 and not slots.waiting
+
+
+def test_a_loop_keeps_a_few_idle_connections_for_its_next_cycle_and_closes_the_others():
+    """A cycle of many requests opens many connections; when it ends its loop keeps the few last used (its
+    next cycle's polls reuse them) and closes the others: a hundred mirror threads keeping `concurrency`
+    sockets each until their next cycles would run out of file descriptors."""
+    def kept_open(conn, _head) -> None:
+        time.sleep(0.2)
+        conn.sendall(keep_alive("200 OK", b"ok"))
+        while read_head(conn) is not None:
+            conn.sendall(keep_alive("200 OK", b"ok"))
+
+    shared, settings = SharedFetcher(), replace(SETTINGS, per_host=6)
+
+    async def cycle(urls: list[str]) -> tuple[Fetcher, int]:
+        async with shared.lent(settings) as fetcher:
+            await asyncio.gather(*(fetcher.get(url) for url in urls))
+            return fetcher, fetcher.pools[0].idle_count
+
+    loop = asyncio.new_event_loop()
+    with RawServer(kept_open) as server:
+        fetcher, during = loop.run_until_complete(cycle([server.url(f"/?n={n}") for n in range(6)]))
+        assert during == 6 and fetcher.pools[0].idle_count == IDLE_BETWEEN_CYCLES == 2
+        again, _ = loop.run_until_complete(cycle([server.url("/c0"), server.url("/c1")]))
+        assert again is fetcher and len(server.requests) == 6, "the next cycle's two polls on the kept connections"
+        shared.close()
+    loop.close()

@@ -218,7 +218,8 @@ class Connections(httpx.AsyncBaseTransport):
     async def give_back(self, origin: Origin, connection: httpcore.AsyncHTTP11Connection) -> None:
         """Keep a connection whose answer was read whole (and whose server keeps it open); close any other."""
         if connection.is_idle() and self.idle_count < self.keep:
-            self.idle.setdefault(origin, []).append(connection)
+            self.idle[origin] = self.idle.pop(origin, [])  # the origins in the order they were last used
+            self.idle[origin].append(connection)
             self.idle_count += 1
         else:
             await connection.aclose()
@@ -237,6 +238,17 @@ class Connections(httpx.AsyncBaseTransport):
                 await connection.aclose()
             if not idle:
                 del self.idle[origin]
+
+    async def close_idle_beyond(self, count: int) -> None:
+        """Close the idle connections but the count most recently given back (the daemon's loops keep a few for
+        their next cycle, not all that a cycle of many articles opened)."""
+        newest_first = [(origin, connection) for origin in reversed(self.idle)
+                        for connection in reversed(self.idle[origin])]
+        for origin, connection in newest_first[count:]:
+            self.idle[origin].remove(connection)
+            await connection.aclose()
+        self.idle = {origin: connections for origin, connections in self.idle.items() if connections}
+        self.idle_count = min(count, len(newest_first))
 
     async def aclose(self) -> None:
         idle, self.idle, self.idle_count = self.idle, {}, 0

@@ -68,7 +68,9 @@ class Fetcher:
     def __init__(self, settings: HttpSettings, limits: Limits | None = None):
         self.settings = settings
         self.limits = limits or Limits(settings)
-        self.client = new_client(settings, page_transport(settings))
+        transport = page_transport(settings)
+        self.client = new_client(settings, transport)
+        self.pools: list[Connections] = [transport] if transport else []  # pictures' too, made on first use
         # None: any address (feeds and pages, whose hosts the config names); else see for_pictures.
         self.image_hosts: frozenset[str] | None = None
         self.picture_clients: dict[frozenset[str], httpx.AsyncClient] = {}
@@ -79,6 +81,11 @@ class Fetcher:
     async def __aexit__(self, *exc_info: object) -> None:
         for client in (self.client, *self.picture_clients.values()):
             await client.aclose()
+
+    async def close_idle_beyond(self, count: int) -> None:
+        """Close the idle connections of every pool but the count most recently used of each."""
+        for pool in self.pools:
+            await pool.close_idle_beyond(count)
 
     def for_pictures(self, image_hosts: frozenset[str]) -> Fetcher:
         """Return a Fetcher sharing this one's limits and connections whose requests go to public addresses
@@ -157,6 +164,7 @@ class Fetcher:
         if hosts not in self.picture_clients:
             settings = self.settings
             guarded = None if settings.proxy else Connections(PublicAddressesOnly(hosts), settings.concurrency)
+            self.pools += [guarded] if guarded else []
             self.picture_clients[hosts] = new_client(settings, guarded)
         return self.picture_clients[hosts]
 

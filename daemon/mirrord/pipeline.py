@@ -83,7 +83,7 @@ def run_once(config: Config, source_names: list[str], options: Options, shared: 
 async def run_mirrors(config: Config, by_mirror: Mapping[str, list[Source]], options: Options, state: State,
                       shared: SharedFetcher | None = None) -> list[Report]:
     register_secrets(config, by_mirror)
-    async with Fetcher(config.http) if shared is None else nullcontext(await shared.fetcher(config.http)) as fetcher:
+    async with Fetcher(config.http) if shared is None else shared.lent(config.http) as fetcher:
         return [await isolated(config, config.mirrors[name], sources, state, fetcher, options)
                 for name, sources in by_mirror.items()]
 

@@ -10,17 +10,24 @@ back, cost about as much CPU as the request itself (wake-ups of two loops, hand-
 
 A reload that changes `[http]` gets new limits (when concurrency or per_host changed) and, in each loop, a
 new Fetcher for the cycles that start after it; a loop's older Fetcher is closed then: the loop runs one
-cycle at a time, so none uses it any more. The idle connections a loop keeps between its cycles are few
-(those of its last cycle's hosts, `concurrency` at most; each closed at the loop's next request once expired).
+cycle at a time, so none uses it any more. A loop keeps IDLE_BETWEEN_CYCLES idle connections between its
+cycles (those it used last), for its next cycle's polls, each closed at its next request once expired.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from mirrord.fetch import Fetcher, Limits
 from mirrord.model import HttpSettings
+
+# Idle connections a loop keeps between its cycles: a cycle of many articles may leave `concurrency` of them,
+# and a hundred mirrors' loops would hold thousands of sockets until their next cycles. A quiet cycle polls
+# a source's few channels, most often on one host.
+IDLE_BETWEEN_CYCLES = 2
 
 
 class SharedFetcher:
@@ -30,6 +37,16 @@ class SharedFetcher:
         self.lock = threading.Lock()  # guards limits and fetchers, which the jobs' threads change
         self.limits: Limits | None = None
         self.fetchers: dict[asyncio.AbstractEventLoop, Fetcher] = {}
+
+    @asynccontextmanager
+    async def lent(self, settings: HttpSettings) -> AsyncIterator[Fetcher]:
+        """Lend this loop's Fetcher of settings to one cycle; when it ends, keep IDLE_BETWEEN_CYCLES of the
+        loop's idle connections for its next cycle and close the others."""
+        fetcher = await self.fetcher(settings)
+        try:
+            yield fetcher
+        finally:
+            await fetcher.close_idle_beyond(IDLE_BETWEEN_CYCLES)
 
     async def fetcher(self, settings: HttpSettings) -> Fetcher:
         """Return this loop's Fetcher of settings, made on first use or when settings changed (the loop's
