@@ -41,9 +41,10 @@ loop and the hop of each request to the client's thread), APScheduler's, and tha
 the window, which cpu/poll counts too. With a Fetcher per mirror thread's loop (no hop; the process's slots shared by
 the loops; connections kept 30 s; anyio's lock out of each connection), three pairs back to back with 9b16b38 on a
 busy machine (the lead's benches alongside; two runs of one same code differed by up to 0.5 ms): 2.39, 2.85, 2.99 ms
-against 2.82, 3.19, 3.25 (0.85, 0.89, 0.92 x), VmHWM 104-105 MB against 104, lateness p99 1.0 s all six, none missed,
-cycles p50 3-4 ms against 4; open fds (new column) median 709 against 516, max 774-789 against 595-612: each mirror
-thread keeps its idle connections (2 here) between its cycles. The 2 ms target is still not reached on this machine.
+against 2.82, 3.19, 3.25 (0.85, 0.89, 0.92 x), and with two idle connections kept between a loop's cycles 2.75 against
+3.35 (0.82 x); VmHWM 104-105 MB against 104, lateness p99 1.0 s all eight, none missed, cycles p50 3-4 ms against 4-5;
+open fds (new column) median 709 against 516, max 764-789 against 591-612: each mirror thread keeps two idle
+connections between its cycles. The 2 ms target is still not reached on this machine.
 """
 
 from __future__ import annotations
