@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborHTMLParser
 from mirrord.encoding import decode_html
 from mirrord.errors import DiscoverError
 from mirrord.identity import article_url, identity
-from mirrord.markup import bound_depth
+from mirrord.markup import bound_depth, has_few_tags
 from mirrord.model import Channel, Discovery, Entry, Response, Rules, Skip
 from mirrord.urls import absolute
 
@@ -130,7 +130,8 @@ def doctype_end(text: bytes, position: int) -> int | None:
 
 def discover_listing(response: Response, items: str, rules: Rules, limit: int | None = None) -> Discovery:
     """Return the article links a listing page's `items` selector finds. Raise DiscoverError on none."""
-    tree = LexborHTMLParser(bound_depth(decode_html(response.body, response.content_type)))
+    page = decode_html(response.body, response.content_type)
+    tree = LexborHTMLParser(page if has_few_tags(page) else bound_depth(page))  # see markup.FEW_TAGS
     base = base_url(tree, response.url)
     nodes = tree.css(items)
     if not nodes:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import cache
 from urllib.parse import urlsplit
 
 import nh3
@@ -153,10 +154,16 @@ def sanitize(fragment: str) -> str:
 
     Control characters go too (a carriage return is a line break): a pair of them would end the page's
     HTML block early, and escapes would reach the terminal of whoever reads the page."""
-    clean = nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                      clean_content_tags=DROPPED_WITH_CONTENT, url_schemes={"http", "https", "mailto"},
-                      link_rel=None, strip_comments=True)
+    clean = sanitizer().clean(fragment)
     return CARRIAGE_RETURN.sub("\n", clean).translate(CONTROL_CHARACTERS).strip()
+
+
+@cache
+def sanitizer() -> nh3.Cleaner:
+    """The allowlist, built once: nh3.clean builds it again from its arguments at every call, which cost a
+    small fragment twice what cleaning it did."""
+    return nh3.Cleaner(tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, clean_content_tags=DROPPED_WITH_CONTENT,
+                       url_schemes={"http", "https", "mailto"}, link_rel=None, strip_comments=True)
 
 
 def text_length(fragment: str) -> int:

@@ -170,11 +170,17 @@ class Workspace:
         (git_dir / WRITING_MARKER).unlink(missing_ok=True)
 
     def configure(self, settings: dict[str, str]) -> None:
-        """Give the clone (whose `settings` these are) the ones mirrord relies on; git runs only for one that is
-        not set yet."""
-        for key, value in CLONE_SETTINGS.items():
-            if settings.get(key.lower()) != value:
-                self.git.config(key, value)
+        """Give the clone (whose `settings` these are) the ones mirrord relies on that it lacks."""
+        self.set_config({key: value for key, value in CLONE_SETTINGS.items() if settings.get(key.lower()) != value})
+
+    def set_config(self, settings: dict[str, str]) -> None:
+        """Write `section.key` settings into the clone's config file in one go, by GitPython's config writer,
+        which takes git's lock on the file: a `git config` process for each cost a new clone a dozen ms."""
+        if settings:
+            with self.repo.config_writer() as writer:
+                for key, value in settings.items():
+                    section, _, option = key.partition(".")
+                    writer.set_value(section, option, value)
 
     def configure_remotes(self, settings: dict[str, str]) -> None:
         """Make the clone's remotes (its `settings` tell them) exactly the configured ones, named mirrord-1,
@@ -219,7 +225,7 @@ class Workspace:
     def leave_out_pages(self) -> None:
         """Check out every file but the pages (a sparse checkout): they are read from the last commit when
         needed (`read`), and `write` leaves them out too."""
-        self.git.config("core.sparseCheckout", "true")
+        self.set_config({"core.sparseCheckout": "true"})
         (self.root / ".git" / "info").mkdir(exist_ok=True)
         (self.root / ".git" / "info" / "sparse-checkout").write_text("/*\n!/pages/\n")
 

@@ -10,12 +10,14 @@ thread's loop (the daemon runs a loop per mirror, `slots`): a call waiting for o
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import pickle
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,7 @@ from mirrord.model import Article, Channel, Entry, Mirror
 from mirrord.slots import CrossLoopSlots
 
 BUDGET_SECONDS = 30.0
+PIPE_BYTES = 1 << 20  # fs.pipe-max-size's default
 JOBS_PER_WORKER = 500  # then the worker is replaced, so that what the libraries leak stays small
 
 
@@ -112,8 +115,9 @@ class Worker:
         self.to_worker, self.from_worker = os.dup(self.process.stdin.fileno()), os.dup(self.process.stdout.fileno())
         self.process.stdin.close()
         self.process.stdout.close()
-        os.set_blocking(self.to_worker, False)
-        os.set_blocking(self.from_worker, False)
+        for pipe in (self.to_worker, self.from_worker):
+            os.set_blocking(pipe, False)
+            widen(pipe)
         self.jobs = 0
 
     async def call(self, function: Callable[..., Any], arguments: tuple, budget: float) -> tuple[str, Any]:
@@ -140,6 +144,13 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
+
+
+def widen(pipe: int) -> None:
+    """Let the pipe hold PIPE_BYTES where the system allows it: a page and its answer then pass in one write
+    each, where the usual 64 KiB took two or three, each a wait in the loop and a switch between the processes."""
+    with suppress(AttributeError, OSError):  # not Linux, or more than the system lets a process have: as it was
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 async def write_all(pipe: int, data: bytes) -> None:
