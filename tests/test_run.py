@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pty
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -229,6 +231,25 @@ def test_per_host_holds_for_the_daemon_process_across_mirrors(tmp_path, daemons)
             < min(names.index(("cycle.done", m)) for m in ("news", "other")), "the two cycles ran at once"
         assert len(slow.requests) > 10
         assert slow.most_in_flight == 1
+
+
+def test_the_daemon_raises_its_soft_limit_of_open_files_to_the_hard_one(tmp_path, site, daemons):
+    """Each mirror's thread holds a few files: a daemon of a few hundred mirrors would run out of the usual 1024."""
+    populate(site)
+    config = schedule_every(write_config(tmp_path / "mirrord.toml", site, bare_repository(tmp_path / "news.git")),
+                            "1h")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # what the daemon inherits
+    try:
+        daemon = daemons(config)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    wait_for(lambda: daemon.logged("cycle.done"), what="a cycle")
+    limits = Path(f"/proc/{daemon.process.pid}/limits").read_text()
+    (line,) = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    assert int(line.split()[3]) == wanted, line
+    assert daemon.stop() == 0
 
 
 def test_status_json_and_table_report_a_failing_source(tmp_path, site):

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 SILENT = 60
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
+OPEN_FILES = 65_536  # the soft limit `run` asks for (allow_open_files)
 YOUNG_OBJECTS = 10_000  # new objects between two of the cycle collector's looks at the youngest (Python's: 700)
 
 
@@ -306,6 +307,20 @@ def run_cycle(config: Config, args: argparse.Namespace, options: Options) -> lis
         return run_once(config, args.sources, options)
 
 
+def allow_open_files() -> None:
+    """Raise the daemon's soft limit of open files to its hard limit (at most OPEN_FILES): each mirror's thread
+    holds about seven (its event loop's epoll and self-pipe, a few idle connections, its state's files), and
+    the usual soft limit, 1024, would run out past some 130 mirrors. The loops use epoll, which any number
+    suits; systemd's hard limit is 524288 unless the unit says otherwise."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):  # a system that refuses: the soft limit stays
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def lock_wait_of(environ: Mapping[str, str]) -> float | None:
     """Return the seconds `once` waits for another process writing a mirror: $MIRRORD_LOCK_WAIT, else 30;
     None when the variable is not a number of seconds."""
@@ -364,6 +379,7 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
     require_places(config)
     configure_logging(config.log_file, verbose=args.verbose)
+    allow_open_files()
 
     def reload() -> Config:
         """Read the config again, keeping the mirrors of --mirror only."""
